@@ -1,0 +1,1 @@
+"""sparkctl: a private LLM and GraphRAG platform on an NVIDIA DGX Spark."""

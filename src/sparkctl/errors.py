@@ -1,0 +1,73 @@
+"""The one error hierarchy of sparkctl.
+
+Every error a user can cause or meet carries a message (what happened) and a hint
+(what to do). Only the CLI edge prints them.
+"""
+
+from __future__ import annotations
+
+
+class SparkctlError(Exception):
+    """Base of every error sparkctl reports to a user."""
+
+    exit_code: int = 1
+    default_hint: str = ""
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint if hint is not None else self.default_hint
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class NotAvailableYet(SparkctlError):
+    """A command whose capability is not part of this version."""
+
+    exit_code = 2
+
+
+class ConfigError(SparkctlError):
+    """A configuration file, option or environment variable is wrong."""
+
+
+class CatalogError(ConfigError):
+    """models.toml is missing, malformed or inconsistent."""
+
+
+class HostError(SparkctlError):
+    """Running something on a host failed."""
+
+
+class HostUnreachable(HostError):
+    """The host could not be reached at all."""
+
+
+class AuthenticationFailed(HostError):
+    """The host refused our credentials."""
+
+
+class HostKeyMismatch(HostError):
+    """The host presented a key different from the one recorded for it."""
+
+
+class SudoError(HostError):
+    """sudo refused: no password available, or a wrong one."""
+
+
+class CommandTimeout(HostError):
+    """A command did not finish within its time limit."""
+
+
+class CommandFailed(HostError):
+    """A command exited non-zero where success was required."""
+
+    def __init__(self, message: str, hint: str | None = None, *, rc: int, stderr: str = "") -> None:
+        super().__init__(message, hint)
+        self.rc = rc
+        self.stderr = stderr
+
+
+class ArchiveError(SparkctlError):
+    """An archive is corrupt or hostile and was refused."""
