@@ -27,6 +27,9 @@ class NotAvailableYet(SparkctlError):
 
     exit_code = 2
 
+    def __init__(self, command: str) -> None:
+        super().__init__(f"'{command}' is not available yet in this version of sparkctl", hint="")
+
 
 class ConfigError(SparkctlError):
     """A configuration file, option or environment variable is wrong."""
@@ -34,6 +37,10 @@ class ConfigError(SparkctlError):
 
 class CatalogError(ConfigError):
     """models.toml is missing, malformed or inconsistent."""
+
+
+class UnknownModel(SparkctlError):
+    """A model name that the catalog cannot route."""
 
 
 class HostError(SparkctlError):

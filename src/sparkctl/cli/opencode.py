@@ -1,0 +1,16 @@
+"""sparkctl opencode: point the OpenCode IDE at the platform's models."""
+
+from __future__ import annotations
+
+import typer
+
+from sparkctl.cli.options import DryRun, ModelsFile, Yes
+from sparkctl.errors import NotAvailableYet
+
+app = typer.Typer(help="Configure the OpenCode IDE for the local models.", no_args_is_help=True)
+
+
+@app.command()
+def setup(ctx: typer.Context, models_file: ModelsFile = None, dry_run: DryRun = False, yes: Yes = False) -> None:
+    """Write OpenCode's configuration for the served models and the orchestrator."""
+    raise NotAvailableYet("sparkctl opencode setup")

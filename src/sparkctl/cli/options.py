@@ -1,0 +1,31 @@
+"""Options that several commands share, declared once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+DryRun = Annotated[bool, typer.Option("--dry-run", help="Print the plan and change nothing.")]
+Yes = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+ModelsFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--models",
+        help="models.toml to use (default: $SPARKCTL_MODELS, ./models.toml, then the built-in one).",
+        dir_okay=False,
+    ),
+]
+Endpoint = Annotated[
+    str | None,
+    typer.Option(
+        "--endpoint",
+        envvar="SPARKCTL_ENDPOINT",
+        help="Orchestrator URL (default: the running local stack, else the cluster's NodePort 31800).",
+    ),
+]
+ApiKey = Annotated[
+    str | None, typer.Option("--api-key", envvar="SPARKCTL_API_KEY", help="API key for the orchestrator.")
+]
+Workspace = Annotated[str, typer.Option("--workspace", "-w", help="Workspace (tenant) to use.")]
