@@ -9,7 +9,19 @@ import typer
 from typer.core import TyperGroup
 
 from sparkctl import __version__
-from sparkctl.cli import chat, cluster, doctor, graphrag, ingest, jobs, local, models, opencode, serve, teardown
+from sparkctl.cli import (
+    chat,
+    cluster,
+    doctor,
+    graphrag,
+    ingest,
+    jobs,
+    local,
+    models,
+    opencode,
+    serve,
+    teardown,
+)
 from sparkctl.cli.context import AppContext, OutputFormat, app_context
 from sparkctl.cli.render import print_json, render_error, render_unexpected
 from sparkctl.errors import SparkctlError
@@ -68,9 +80,13 @@ def main_options(
     ] = None,
     config: Annotated[
         Path | None,
-        typer.Option("--config", help="sparkctl config file (default: ~/.config/sparkctl/config.toml).", dir_okay=False),
+        typer.Option(
+            "--config", help="sparkctl config file (default: ~/.config/sparkctl/config.toml).", dir_okay=False
+        ),
     ] = None,
-    output: Annotated[OutputFormat, typer.Option("--output", "-o", help="text, or json for scripts.")] = OutputFormat.text,
+    output: Annotated[
+        OutputFormat, typer.Option("--output", "-o", help="text, or json for scripts.")
+    ] = OutputFormat.text,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Say more; show tracebacks.")] = False,
 ) -> None:
     ctx.obj = AppContext(

@@ -6,10 +6,10 @@ from typing import Annotated
 
 import typer
 
-from sparkctl.cli.options import DryRun, Yes
+from sparkctl.cli.options import DryRun, Yes, sub_app
 from sparkctl.errors import NotAvailableYet
 
-app = typer.Typer(help="Bootstrap and inspect the Kubernetes cluster on the Spark.", no_args_is_help=True)
+app = sub_app("Bootstrap and inspect the Kubernetes cluster on the Spark.")
 
 
 @app.command()

@@ -6,10 +6,10 @@ from typing import Annotated
 
 import typer
 
-from sparkctl.cli.options import ApiKey, Endpoint
+from sparkctl.cli.options import ApiKey, Endpoint, sub_app
 from sparkctl.errors import NotAvailableYet
 
-app = typer.Typer(help="List and inspect ingest jobs.", no_args_is_help=True)
+app = sub_app("List and inspect ingest jobs.")
 
 
 @app.command(name="list")

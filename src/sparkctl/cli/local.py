@@ -7,10 +7,10 @@ from typing import Annotated
 
 import typer
 
-from sparkctl.cli.options import Yes
+from sparkctl.cli.options import Yes, sub_app
 from sparkctl.errors import NotAvailableYet
 
-app = typer.Typer(help="Run the GraphRAG stack on this machine, no cluster needed.", no_args_is_help=True)
+app = sub_app("Run the GraphRAG stack on this machine, no cluster needed.")
 
 
 @app.command()

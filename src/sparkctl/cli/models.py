@@ -7,14 +7,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from sparkctl.cli.context import app_context
-from sparkctl.cli.options import DryRun, ModelsFile, Yes
+from sparkctl.cli.options import DryRun, ModelsFile, Yes, sub_app
 from sparkctl.cli.render import print_json, stdout
 from sparkctl.errors import NotAvailableYet
 
 if TYPE_CHECKING:
     from sparkctl.catalog import Catalog
 
-app = typer.Typer(help="List the models of models.toml and pull their weights.", no_args_is_help=True)
+app = sub_app("List the models of models.toml and pull their weights.")
 
 
 @app.command(name="list")
@@ -47,7 +47,12 @@ def catalog_document(catalog: Catalog) -> dict[str, Any]:
         "catalog": catalog.path,
         "platform": catalog.platform.model_dump(),
         "models": [
-            {**model.model_dump(), "pull_ref": model.pull_ref, "pvc": model.claim_name, "memory_bytes": int(model.memory_bytes)}
+            {
+                **model.model_dump(),
+                "pull_ref": model.pull_ref,
+                "pvc": model.claim_name,
+                "memory_bytes": int(model.memory_bytes),
+            }
             for model in catalog
         ],
         "budget": {
@@ -83,7 +88,8 @@ def _render_table(catalog: Catalog) -> None:
     console.print(
         f"Memory: models {format_bytes(budget.models_memory)} + GraphRAG services "
         f"{format_bytes(budget.services_memory)} + system {format_bytes(budget.system_reserved)} = "
-        f"[{memory_style}]{format_bytes(budget.total_memory)}[/] of {format_bytes(budget.unified_memory)} unified memory"
+        f"[{memory_style}]{format_bytes(budget.total_memory)}[/] "
+        f"of {format_bytes(budget.unified_memory)} unified memory"
     )
     gpu_style = "green" if budget.gpu_fits else "bold red"
     console.print(f"GPU: [{gpu_style}]{budget.gpu_slices}[/] of {budget.gpu_slices_available} time-slices")

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import typer
 
-from sparkctl.cli.options import DryRun, ModelsFile, Yes
+from sparkctl.cli.options import DryRun, ModelsFile, Yes, sub_app
 from sparkctl.errors import NotAvailableYet
 
-app = typer.Typer(help="Configure the OpenCode IDE for the local models.", no_args_is_help=True)
+app = sub_app("Configure the OpenCode IDE for the local models.")
 
 
 @app.command()

@@ -1,4 +1,4 @@
-"""Options that several commands share, declared once."""
+"""What several commands share, declared once: options, and how a sub-app is made."""
 
 from __future__ import annotations
 
@@ -29,3 +29,8 @@ ApiKey = Annotated[
     str | None, typer.Option("--api-key", envvar="SPARKCTL_API_KEY", help="API key for the orchestrator.")
 ]
 Workspace = Annotated[str, typer.Option("--workspace", "-w", help="Workspace (tenant) to use.")]
+
+
+def sub_app(help: str) -> typer.Typer:
+    """A Typer sub-app with sparkctl's conventions (plain, fast help; help when called bare)."""
+    return typer.Typer(help=help, no_args_is_help=True, rich_markup_mode=None, add_completion=False)

@@ -6,10 +6,10 @@ from typing import Annotated
 
 import typer
 
-from sparkctl.cli.options import DryRun, ModelsFile, Yes
+from sparkctl.cli.options import DryRun, ModelsFile, Yes, sub_app
 from sparkctl.errors import NotAvailableYet
 
-app = typer.Typer(help="Serve the models (Ollama through KServe, or vLLM).", no_args_is_help=True)
+app = sub_app("Serve the models (Ollama through KServe, or vLLM).")
 
 
 @app.command()
