@@ -1,1 +1,3 @@
 """Shared fixtures. Real servers come from tests/support; only the LLM and the Kubernetes API are doubles."""
+
+from support.servers import nats_server, postgres_server, redis_server, running  # noqa: F401

@@ -76,5 +76,13 @@ class CommandFailed(HostError):
         self.stderr = stderr
 
 
+class ProcessError(SparkctlError):
+    """A local server or service did not start, or stopped."""
+
+
+class PortInUse(ProcessError):
+    """A port that a local server needs is already taken."""
+
+
 class ArchiveError(SparkctlError):
     """An archive is corrupt or hostile and was refused."""
