@@ -96,7 +96,7 @@ def test_a_process_that_never_gets_ready_is_stopped_after_its_timeout(tmp_path: 
         ready=lambda: False, start_timeout=0.5,
     )
     process = ManagedProcess(spec)
-    with pytest.raises(ProcessError, match="did not become ready within 0 s|did not become ready within 1 s"):
+    with pytest.raises(ProcessError, match=r"did not become ready within [01] s"):
         process.start()
     assert not process.running
 

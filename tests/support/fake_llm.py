@@ -16,6 +16,7 @@ Every request is recorded, and a test can add latency or make it fail.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import re
 import threading
@@ -85,7 +86,7 @@ def _extraction_rows(text: str) -> str:
     rows = [f"entity<|#|>{name}<|#|>Concept<|#|>{name} is mentioned in the text." for name in names]
     rows += [
         f"relation<|#|>{a}<|#|>{b}<|#|>mentioned together<|#|>{a} and {b} appear together."
-        for a, b in zip(names, names[1:], strict=False)
+        for a, b in itertools.pairwise(names)
     ]
     return "\n".join([*rows, "<|COMPLETE|>"])
 

@@ -8,6 +8,7 @@ and is labelled so wherever it is offered (`sparkctl local up --embedder hash`).
 from __future__ import annotations
 
 import hashlib
+import itertools
 import math
 import re
 
@@ -24,7 +25,7 @@ def _features(text: str) -> list[str]:
         parts = [part.lower() for piece in token.split("_") for part in _CAMEL.split(piece) if part]
         if len(parts) > 1:
             words.extend(parts)
-    pairs = [f"{a} {b}" for a, b in zip(words, words[1:], strict=False)]
+    pairs = [f"{a} {b}" for a, b in itertools.pairwise(words)]
     return words + pairs
 
 
