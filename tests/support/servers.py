@@ -43,3 +43,38 @@ def running(request: pytest.FixtureRequest) -> Iterator[None]:
             server: EmbeddedServer = request.getfixturevalue(name)
             if not server.process.running:
                 server.process.start()
+
+
+@pytest.fixture
+def database_url(postgres_server: EmbeddedServer) -> Iterator[str]:
+    """A fresh, empty database on the session's PostgreSQL, dropped after the test."""
+    import uuid
+
+    import psycopg
+
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_server.url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')  # type: ignore[arg-type]
+    yield postgres_server.url.rsplit("/", 1)[0] + f"/{name}"
+    with psycopg.connect(postgres_server.url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def nats_url(nats_server: EmbeddedServer) -> Iterator[str]:
+    """The session's NATS, with every stream deleted after the test."""
+    import asyncio
+
+    yield nats_server.url
+
+    async def delete_streams() -> None:
+        import nats
+
+        client = await nats.connect(nats_server.url)
+        stream = client.jetstream()
+        for info in await stream.streams_info():
+            await stream.delete_stream(info.config.name)
+        await client.close()
+
+    if nats_server.process.running:
+        asyncio.run(delete_streams())

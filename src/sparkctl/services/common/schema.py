@@ -1,0 +1,107 @@
+"""The PostgreSQL schema of the services, as numbered migrations applied once, in order.
+
+Every service calls `migrate` at start. A transaction-scoped advisory lock makes concurrent starts
+safe: one process applies what is missing while the others wait, then find nothing left to do.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from psycopg import AsyncConnection
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        1,
+        "ingest: documents, jobs, workspace file index",
+        """
+        CREATE TABLE documents (
+            id uuid PRIMARY KEY,
+            workspace text NOT NULL,
+            name text NOT NULL,
+            content_type text NOT NULL,
+            size bigint NOT NULL,
+            sha256 text NOT NULL,
+            blob bytea NOT NULL,
+            created_at timestamptz NOT NULL DEFAULT now()
+        );
+        CREATE INDEX documents_workspace_sha256 ON documents (workspace, sha256);
+
+        CREATE TABLE ingest_jobs (
+            id uuid PRIMARY KEY,
+            document_id uuid NOT NULL REFERENCES documents (id) ON DELETE CASCADE,
+            workspace text NOT NULL,
+            kind text NOT NULL CHECK (kind IN ('document', 'codebase')),
+            source text NOT NULL,
+            status text NOT NULL DEFAULT 'queued'
+                CHECK (status IN ('queued', 'started', 'indexing', 'completed', 'failed')),
+            attempts integer NOT NULL DEFAULT 0,
+            error text,
+            files_total integer NOT NULL DEFAULT 0,
+            files_done integer NOT NULL DEFAULT 0,
+            files_unchanged integer NOT NULL DEFAULT 0,
+            files_skipped integer NOT NULL DEFAULT 0,
+            files_deleted integer NOT NULL DEFAULT 0,
+            skipped jsonb NOT NULL DEFAULT '{}'::jsonb,
+            skipped_files jsonb NOT NULL DEFAULT '[]'::jsonb,
+            entities integer NOT NULL DEFAULT 0,
+            relations integer NOT NULL DEFAULT 0,
+            chunks integer NOT NULL DEFAULT 0,
+            created_at timestamptz NOT NULL DEFAULT now(),
+            updated_at timestamptz NOT NULL DEFAULT now(),
+            started_at timestamptz,
+            finished_at timestamptz
+        );
+        CREATE INDEX ingest_jobs_workspace_created ON ingest_jobs (workspace, created_at DESC);
+        CREATE INDEX ingest_jobs_status ON ingest_jobs (status);
+
+        CREATE TABLE workspace_files (
+            workspace text NOT NULL,
+            source text NOT NULL,
+            path text NOT NULL,
+            sha256 text NOT NULL,
+            job_id uuid,
+            updated_at timestamptz NOT NULL DEFAULT now(),
+            PRIMARY KEY (workspace, source, path)
+        );
+        """,
+    ),
+)
+
+_LOCK_KEY = 0x5BA2C7
+"""Advisory lock id that serialises migrations across processes."""
+
+
+async def migrate(conn: AsyncConnection, migrations: tuple[Migration, ...] = MIGRATIONS) -> list[int]:
+    """Apply the migrations this database lacks; return the versions applied now."""
+    applied_now: list[int] = []
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
+        await conn.execute(
+            """
+            CREATE TABLE IF NOT EXISTS schema_migrations (
+                version integer PRIMARY KEY,
+                name text NOT NULL,
+                applied_at timestamptz NOT NULL DEFAULT now()
+            )
+            """
+        )
+        cursor = await conn.execute("SELECT version FROM schema_migrations")
+        done = {row[0] for row in await cursor.fetchall()}
+        for migration in sorted(migrations, key=lambda m: m.version):
+            if migration.version in done:
+                continue
+            await conn.execute(migration.sql)  # type: ignore[arg-type]
+            await conn.execute(
+                "INSERT INTO schema_migrations (version, name) VALUES (%s, %s)", (migration.version, migration.name)
+            )
+            applied_now.append(migration.version)
+    return applied_now
