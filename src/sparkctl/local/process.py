@@ -31,6 +31,7 @@ class ProcessSpec:
     prepare: Callable[[], None] | None = None
     start_timeout: float = 30.0
     stop_timeout: float = 10.0
+    stop_signal: signal.Signals = signal.SIGTERM
 
 
 class ManagedProcess:
@@ -90,11 +91,11 @@ class ManagedProcess:
         )
 
     def stop(self) -> None:
-        """SIGTERM to the process group, then SIGKILL if it does not leave in time."""
+        """The stop signal to the process group, then SIGKILL if it does not leave in time."""
         process, self._process = self._process, None
         if process is None or process.poll() is not None:
             return
-        _signal_group(process, signal.SIGTERM)
+        _signal_group(process, self.spec.stop_signal)
         try:
             process.wait(self.spec.stop_timeout)
         except subprocess.TimeoutExpired:

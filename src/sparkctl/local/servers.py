@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -85,6 +86,7 @@ def postgres(data_dir: Path, port: int, *, durable: bool = True) -> EmbeddedServ
         ready=ready,
         user=user,
         prepare=prepare,
+        stop_signal=signal.SIGINT,
     )
     return EmbeddedServer(ManagedProcess(spec), url)
 

@@ -1,0 +1,34 @@
+"""Settings of the ingest worker."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from sparkctl.services.common.settings import ServiceSettings, Url
+
+
+class WorkerSettings(ServiceSettings):
+    database_url: str
+    nats_url: Url = "nats://127.0.0.1:4222"
+    preprocessor_url: Url = "http://127.0.0.1:8090"
+    lightrag_url: Url = "http://127.0.0.1:9621"
+    consumer: str = Field(default="ingest-worker", description="durable JetStream consumer name")
+    concurrency: int = Field(default=2, ge=1, description="jobs processed at once")
+    ack_wait: float = Field(default=60.0, gt=0, description="seconds before an unacknowledged job is redelivered")
+    max_deliver: int = Field(default=5, ge=1, description="deliveries before a job is given up")
+    retry_backoff: tuple[float, ...] = Field(default=(5.0, 15.0, 60.0, 300.0), description="delays between retries")
+    max_files: int = 2000
+    max_file_bytes: int = 1024 * 1024
+    max_total_bytes: int = 256 * 1024 * 1024
+    batch_files: int = Field(default=200, ge=1, description="files sent to the preprocessor per request")
+    request_timeout: float = 300.0
+
+    @property
+    def heartbeat_interval(self) -> float:
+        """How often a running job tells JetStream it is alive: well inside ack_wait."""
+        return max(0.5, self.ack_wait / 3)
+
+    def retry_delay(self, delivered: int) -> float:
+        """Back-off before the next delivery of a job that failed for a passing reason."""
+        index = min(max(delivered - 1, 0), len(self.retry_backoff) - 1)
+        return self.retry_backoff[index]
