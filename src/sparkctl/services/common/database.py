@@ -5,7 +5,9 @@ from __future__ import annotations
 from psycopg_pool import AsyncConnectionPool
 
 
-def create_pool(url: str, *, min_size: int = 1, max_size: int = 8, name: str = "sparkctl") -> AsyncConnectionPool:
+def create_pool(
+    url: str, *, min_size: int = 1, max_size: int = 8, name: str = "sparkctl", timeout: float = 30.0
+) -> AsyncConnectionPool:
     """An unopened pool that checks each connection before lending it, so a PostgreSQL restart costs no request.
 
     Open it with `await pool.open()` (or `async with`); connections are in autocommit mode.
@@ -22,4 +24,5 @@ def create_pool(url: str, *, min_size: int = 1, max_size: int = 8, name: str = "
         name=name,
         configure=autocommit,
         check=AsyncConnectionPool.check_connection,
+        timeout=timeout,
     )

@@ -1,0 +1,65 @@
+"""The orchestrator's app factory: create_app(settings) builds everything; nothing lives at module level."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+import httpx
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from sparkctl.services.common.database import create_pool
+from sparkctl.services.common.schema import migrate
+from sparkctl.services.orchestrator.auth import KeyRing
+from sparkctl.services.orchestrator.errors import install_error_handlers
+from sparkctl.services.orchestrator.resources import NatsLink, Resources
+from sparkctl.services.orchestrator.routes import health, ingest, jobs
+from sparkctl.services.orchestrator.settings import OrchestratorSettings
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: OrchestratorSettings) -> FastAPI:
+    keys = KeyRing.from_settings(
+        settings.api_keys.get_secret_value() if settings.api_keys else None, settings.api_keys_file
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        from redis.asyncio import Redis
+
+        if not keys.enabled:
+            log.warning("no API keys configured (SPARKCTL_API_KEYS): every route is open to anyone who can reach it")
+        pool = create_pool(settings.database_url, max_size=16, name="orchestrator", timeout=5.0)
+        await pool.open(wait=False)
+        with contextlib.suppress(Exception):
+            async with pool.connection(timeout=10.0) as conn:
+                await migrate(conn)
+        redis = Redis.from_url(settings.redis_url, socket_timeout=2.0, socket_connect_timeout=2.0)
+        http = httpx.AsyncClient(
+            timeout=httpx.Timeout(settings.llm_timeout, connect=5.0),
+            limits=httpx.Limits(max_connections=256, max_keepalive_connections=64),
+        )
+        nats = NatsLink(settings.nats_url)
+        app.state.resources = Resources(pool=pool, redis=redis, nats=nats, http=http)
+        try:
+            yield
+        finally:
+            await nats.close()
+            await http.aclose()
+            await redis.aclose()
+            await pool.close()
+
+    app = FastAPI(title="sparkctl orchestrator", version="1", lifespan=lifespan)
+    app.state.settings = settings
+    app.state.keys = keys
+    install_error_handlers(app)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware, allow_origins=list(settings.cors_origins), allow_methods=["*"], allow_headers=["*"]
+        )
+    for module in (health, ingest, jobs):
+        app.include_router(module.router)
+    return app

@@ -1,0 +1,97 @@
+"""GET /v1/jobs, /v1/jobs/{id} and /v1/jobs/{id}/events (SSE progress until the job ends)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import StreamingResponse
+
+from sparkctl.services.common import jobs
+from sparkctl.services.common.workspaces import InvalidWorkspace, validate_workspace
+from sparkctl.services.orchestrator.auth import Caller, authenticate, require_workspace
+from sparkctl.services.orchestrator.errors import ApiError
+from sparkctl.services.orchestrator.resources import Resources, resources
+
+router = APIRouter(tags=["jobs"])
+
+EVENT_POLL_SECONDS = 0.25
+EVENT_KEEPALIVE_SECONDS = 15.0
+
+
+@router.get("/v1/jobs")
+async def list_jobs(
+    workspace: str | None = Query(default=None),
+    status: jobs.JobStatus | None = Query(default=None),
+    limit: int = Query(default=50, ge=1, le=500),
+    caller: Caller = Depends(authenticate),
+    res: Resources = Depends(resources),
+) -> dict[str, Any]:
+    if workspace is not None:
+        try:
+            workspace = validate_workspace(workspace)
+        except InvalidWorkspace as exc:
+            raise ApiError(400, f"{exc.message}: {exc.hint}", "invalid_workspace") from None
+        require_workspace(caller, workspace)
+        scope: list[str] | None = [workspace]
+    else:
+        scope = sorted(caller.workspaces) if caller.workspaces is not None else None
+    async with res.pool.connection() as conn:
+        found = await jobs.list_jobs(conn, workspaces=scope, status=status, limit=limit)
+    return {"object": "list", "data": [job.model_dump(mode="json") for job in found]}
+
+
+@router.get("/v1/jobs/{job_id}")
+async def get_job(
+    job_id: uuid.UUID, caller: Caller = Depends(authenticate), res: Resources = Depends(resources)
+) -> dict[str, Any]:
+    return (await _visible_job(res, caller, job_id)).model_dump(mode="json")
+
+
+@router.get("/v1/jobs/{job_id}/events")
+async def job_events(
+    job_id: uuid.UUID, caller: Caller = Depends(authenticate), res: Resources = Depends(resources)
+) -> StreamingResponse:
+    first = await _visible_job(res, caller, job_id)
+    return StreamingResponse(
+        _progress(res, first), media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
+    )
+
+
+async def _visible_job(res: Resources, caller: Caller, job_id: uuid.UUID) -> jobs.Job:
+    async with res.pool.connection() as conn:
+        job = await jobs.get_job(conn, job_id)
+    if job is None:
+        raise ApiError(404, f"no job {job_id}", "job_not_found")
+    require_workspace(caller, job.workspace)
+    return job
+
+
+async def _progress(res: Resources, job: jobs.Job) -> AsyncIterator[bytes]:
+    """One `job` event per change of the record, then `end` once it is completed or failed."""
+    yield _event("job", job.model_dump(mode="json"))
+    last_change, quiet = job.updated_at, 0.0
+    while not job.finished:
+        await asyncio.sleep(EVENT_POLL_SECONDS)
+        async with res.pool.connection() as conn:
+            current = await jobs.get_job(conn, job.id)
+        if current is None:
+            break
+        job = current
+        if job.updated_at != last_change:
+            last_change, quiet = job.updated_at, 0.0
+            yield _event("job", job.model_dump(mode="json"))
+        else:
+            quiet += EVENT_POLL_SECONDS
+            if quiet >= EVENT_KEEPALIVE_SECONDS:
+                quiet = 0.0
+                yield b": keep-alive\n\n"
+    yield _event("end", {"id": str(job.id), "status": job.status, "error": job.error})
+
+
+def _event(name: str, data: dict[str, Any]) -> bytes:
+    return f"event: {name}\ndata: {json.dumps(data)}\n\n".encode()

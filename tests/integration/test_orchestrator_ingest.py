@@ -1,0 +1,226 @@
+"""The orchestrator's ingest and jobs API, keys and readiness, on real PostgreSQL, Redis and NATS."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import tarfile
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from sparkctl.local.process import free_port
+from sparkctl.local.servers import EmbeddedServer
+from sparkctl.services.common import jobs, messaging
+from sparkctl.services.orchestrator.app import create_app
+from sparkctl.services.orchestrator.settings import OrchestratorSettings
+
+pytestmark = pytest.mark.integration
+
+KEYS = "admin-key,team-a-key:team-a,ab-key:team-a|team-b"
+
+
+def settings(database_url: str, redis_server: EmbeddedServer, nats_url: str, **extra: object) -> OrchestratorSettings:
+    values: dict[str, object] = {
+        "database_url": database_url,
+        "redis_url": redis_server.url,
+        "nats_url": nats_url,
+        "lightrag_url": f"http://127.0.0.1:{free_port()}",
+        "readiness_timeout": 0.5,
+    }
+    return OrchestratorSettings(**(values | extra))  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def client(database_url: str, redis_server: EmbeddedServer, nats_url: str) -> Iterator[TestClient]:
+    app = create_app(settings(database_url, redis_server, nats_url, api_keys=KEYS, max_upload_bytes=64 * 1024))
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+def auth(key: str, workspace: str | None = None) -> dict[str, str]:
+    headers = {"Authorization": f"Bearer {key}"}
+    if workspace:
+        headers["X-Workspace"] = workspace
+    return headers
+
+
+def small_tarball() -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        data = b"def hello():\n    return 'hi'\n"
+        info = tarfile.TarInfo("pkg/hello.py")
+        info.size = len(data)
+        archive.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def queued_messages(nats_url: str) -> list[uuid.UUID]:
+    async def read() -> list[uuid.UUID]:
+        import nats
+
+        client = await nats.connect(nats_url)
+        stream = client.jetstream()
+        info = await stream.stream_info(messaging.STREAM)
+        ids = []
+        for sequence in range(info.state.first_seq, info.state.last_seq + 1):
+            message = await stream.get_msg(messaging.STREAM, sequence)
+            ids.append(messaging.job_id_of(message.data))
+        await client.close()
+        return ids
+
+    return asyncio.run(read())
+
+
+def test_codebase_upload_is_stored_queued_and_answered_with_202(client: TestClient, nats_url: str) -> None:
+    response = client.post(
+        "/v1/codebase/ingest",
+        files={"file": ("myrepo.tar.gz", small_tarball(), "application/gzip")},
+        headers=auth("admin-key", "team-a"),
+    )
+    assert response.status_code == 202, response.text
+    (job,) = response.json()["jobs"]
+    assert (job["status"], job["workspace"], job["kind"], job["source"]) == ("queued", "team-a", "codebase", "myrepo")
+    assert queued_messages(nats_url) == [uuid.UUID(job["id"])]
+
+    shown = client.get(f"/v1/jobs/{job['id']}", headers=auth("admin-key")).json()
+    assert (shown["status"], shown["files_total"], shown["attempts"]) == ("queued", 0, 0)
+
+
+def test_several_documents_make_one_job_each(client: TestClient) -> None:
+    files = [("files", ("a.md", b"# A", "text/markdown")), ("files", ("b.txt", b"B", "text/plain"))]
+    response = client.post("/v1/documents/ingest", files=files, headers=auth("admin-key"))
+    assert response.status_code == 202
+    assert [(j["source"], j["workspace"], j["kind"]) for j in response.json()["jobs"]] == [
+        ("a.md", "default", "document"),
+        ("b.txt", "default", "document"),
+    ]
+
+
+def test_an_upload_over_the_limit_is_413_in_openai_shape(client: TestClient) -> None:
+    response = client.post(
+        "/v1/codebase/ingest", files={"file": ("big.tar", b"x" * (65 * 1024))}, headers=auth("admin-key")
+    )
+    assert response.status_code == 413
+    assert response.json() == {
+        "error": {
+            "message": "big.tar is larger than the limit of 65536 bytes",
+            "type": "invalid_request_error",
+            "code": "too_large",
+        }
+    }
+
+
+@pytest.mark.parametrize(
+    ("headers", "status", "code"),
+    [
+        ({}, 401, "missing_api_key"),
+        ({"Authorization": "Bearer nope"}, 401, "invalid_api_key"),
+        ({"Authorization": "Basic YWRtaW4="}, 401, "missing_api_key"),
+        (auth("team-a-key", "team-b"), 403, "workspace_not_allowed"),
+        (auth("team-a-key"), 403, "workspace_not_allowed"),
+        (auth("admin-key", "../etc"), 400, "invalid_workspace"),
+        (auth("admin-key", "x" * 65), 400, "invalid_workspace"),
+    ],
+)
+def test_keys_and_workspaces_are_enforced_on_ingest(
+    client: TestClient, headers: dict[str, str], status: int, code: str
+) -> None:
+    response = client.post("/v1/codebase/ingest", files={"file": ("r.tar.gz", small_tarball())}, headers=headers)
+    assert response.status_code == status
+    assert response.json()["error"]["code"] == code
+
+
+def test_a_bound_key_sees_only_its_workspaces_jobs(client: TestClient) -> None:
+    for workspace in ("team-a", "team-b", "other"):
+        client.post(
+            "/v1/documents/ingest", files=[("files", (f"{workspace}.md", b"#"))], headers=auth("admin-key", workspace)
+        )
+    sources = lambda key, query="": sorted(  # noqa: E731
+        job["source"] for job in client.get(f"/v1/jobs{query}", headers=auth(key)).json()["data"]
+    )
+    assert sources("admin-key") == ["other.md", "team-a.md", "team-b.md"]
+    assert sources("ab-key") == ["team-a.md", "team-b.md"]
+    assert sources("team-a-key") == ["team-a.md"]
+    assert sources("ab-key", "?workspace=team-b") == ["team-b.md"]
+    assert client.get("/v1/jobs?workspace=other", headers=auth("team-a-key")).status_code == 403
+    other_job = client.get("/v1/jobs?workspace=other", headers=auth("admin-key")).json()["data"][0]["id"]
+    assert client.get(f"/v1/jobs/{other_job}", headers=auth("team-a-key")).status_code == 403
+    missing = client.get(f"/v1/jobs/{uuid.uuid4()}", headers=auth("admin-key"))
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "job_not_found"
+
+
+def test_job_events_stream_progress_until_the_job_ends(client: TestClient, database_url: str) -> None:
+    job_id = client.post("/v1/documents/ingest", files=[("files", ("a.md", b"#"))], headers=auth("admin-key")).json()[
+        "jobs"
+    ][0]["id"]
+
+    async def work() -> None:
+        from psycopg import AsyncConnection
+
+        async with await AsyncConnection.connect(database_url, autocommit=True) as conn:
+            await asyncio.sleep(0.3)
+            await jobs.start_attempt(conn, uuid.UUID(job_id))
+            await jobs.update_progress(conn, uuid.UUID(job_id), status="indexing", files_total=1, files_done=1)
+            await asyncio.sleep(0.3)
+            await jobs.finish_job(conn, uuid.UUID(job_id))
+
+    import threading
+
+    worker = threading.Thread(target=asyncio.run, args=(work(),))
+    worker.start()
+    with client.stream("GET", f"/v1/jobs/{job_id}/events", headers=auth("admin-key")) as response:
+        events = [line for line in response.iter_lines() if line.startswith(("event:", "data:"))]
+    worker.join()
+    names = [line.split(": ", 1)[1] for line in events if line.startswith("event:")]
+    payloads = [json.loads(line.split(": ", 1)[1]) for line in events if line.startswith("data:")]
+    assert names[0] == "job" and names[-1] == "end"
+    assert payloads[0]["status"] == "queued"
+    assert "indexing" in [p.get("status") for p in payloads]
+    assert payloads[-1] == {"id": job_id, "status": "completed", "error": None}
+
+
+def test_health_is_open_and_ready_names_what_is_down(client: TestClient) -> None:
+    assert client.get("/health").json() == {"status": "ok"}
+    assert client.get("/ready").status_code == 401
+    response = client.get("/ready", headers=auth("admin-key"))
+    assert response.status_code == 503
+    body = response.json()
+    assert body["services"] == {"postgres": "up", "redis": "up", "nats": "up", "lightrag": "down"}
+    assert body["error"]["message"].startswith("unavailable: lightrag at 127.0.0.1:")
+
+
+def test_nats_down_fails_the_upload_with_503_and_keeps_the_reason(
+    client: TestClient, nats_server: EmbeddedServer, running: None
+) -> None:
+    nats_server.process.stop()
+    response = client.post(
+        "/v1/codebase/ingest", files={"file": ("r.tar.gz", small_tarball())}, headers=auth("admin-key")
+    )
+    assert response.status_code == 503
+    assert response.json()["error"]["message"].startswith("NATS at 127.0.0.1:")
+    failed = client.get("/v1/jobs?status=failed", headers=auth("admin-key")).json()["data"]
+    assert len(failed) == 1 and failed[0]["error"].startswith("could not queue the job: NATS at")
+
+    nats_server.process.start()
+    again = client.post("/v1/codebase/ingest", files={"file": ("r.tar.gz", small_tarball())}, headers=auth("admin-key"))
+    assert again.status_code == 202
+
+
+def test_postgres_down_is_503_naming_it_and_recovers(
+    client: TestClient, postgres_server: EmbeddedServer, running: None
+) -> None:
+    postgres_server.process.stop()
+    response = client.get("/v1/jobs", headers=auth("admin-key"))
+    assert response.status_code == 503
+    assert response.json()["error"]["message"].startswith("PostgreSQL at 127.0.0.1:")
+    postgres_server.process.start()
+    assert client.get("/v1/jobs", headers=auth("admin-key")).status_code == 200
+
+
+def test_without_keys_everything_is_open(database_url: str, redis_server: EmbeddedServer, nats_url: str) -> None:
+    with TestClient(create_app(settings(database_url, redis_server, nats_url))) as open_client:
+        assert open_client.get("/v1/jobs").status_code == 200
