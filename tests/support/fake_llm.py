@@ -19,14 +19,12 @@ import asyncio
 import itertools
 import json
 import re
-import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
@@ -34,6 +32,7 @@ from starlette.routing import Route
 
 from sparkctl.local.process import free_port
 from sparkctl.services.common.embedding import hash_embed
+from support.asgi import serving
 
 DIMENSIONS = 1024
 _CAPITALISED = re.compile(r"\b[A-Z][A-Za-z0-9_]{2,}\b")
@@ -209,29 +208,11 @@ async def _ollama_stream(model: str, answer: str, key: str) -> AsyncIterator[byt
     yield (json.dumps(final) + "\n").encode()
 
 
-class _Server(uvicorn.Server):
-    def install_signal_handlers(self) -> None:
-        """Runs in a thread: leave the signals to pytest."""
-
-
-def serve_in_thread(state: FakeLLM) -> tuple[_Server, threading.Thread]:
-    config = uvicorn.Config(build_app(state), host="127.0.0.1", port=state.port, log_level="warning", lifespan="off")
-    server = _Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.01)
-    return server, thread
-
-
 @pytest.fixture(scope="session")
 def fake_llm_server() -> Iterator[FakeLLM]:
     state = FakeLLM()
-    server, thread = serve_in_thread(state)
-    yield state
-    server.should_exit = True
-    thread.join(5)
+    with serving(build_app(state), state.port, lifespan="off"):
+        yield state
 
 
 @pytest.fixture

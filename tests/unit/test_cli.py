@@ -38,7 +38,7 @@ CHANGES_A_HOST = [
 NOT_AVAILABLE_YET = [
     ["doctor"], ["cluster", "up"], ["cluster", "status"], ["cluster", "down"], ["cluster", "join", "spark2"],
     ["models", "pull"], ["serve", "deploy"], ["serve", "status"], ["serve", "remove"], ["graphrag", "deploy"],
-    ["graphrag", "status"], ["graphrag", "remove"], ["ingest", "."], ["jobs", "list"], ["jobs", "show", "1"],
+    ["graphrag", "status"], ["graphrag", "remove"], ["ingest", "."],
     ["chat"], ["teardown"], ["local", "up"], ["local", "down"], ["local", "status"], ["local", "logs"],
     ["opencode", "setup"],
 ]

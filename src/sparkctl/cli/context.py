@@ -13,6 +13,7 @@ import typer
 
 if TYPE_CHECKING:
     from sparkctl.catalog import Catalog
+    from sparkctl.client import OrchestratorClient
     from sparkctl.config import UserConfig
     from sparkctl.hosts import Host
 
@@ -60,6 +61,20 @@ class AppContext:
         host = open_host(self.host_spec or self.config.host, identity=identity, sudo_password=_ask_sudo_password)
         self._hosts.append(host)
         return host
+
+    def client(self, endpoint: str | None, api_key: str | None) -> OrchestratorClient:
+        """The orchestrator: --endpoint, $SPARKCTL_ENDPOINT, config, the local stack, then the cluster."""
+        from sparkctl.client import OrchestratorClient, resolve_endpoint
+        from sparkctl.hosts import HostSpec
+        from sparkctl.local.state import running_endpoint
+
+        host = self.host_spec or self.config.host
+        resolved = resolve_endpoint(
+            endpoint or self.config.endpoint,
+            local_endpoint=running_endpoint,
+            cluster_host=HostSpec.parse(host).host if host else None,
+        )
+        return OrchestratorClient(resolved, api_key or self.config.api_key)
 
     def close(self) -> None:
         for host in self._hosts:

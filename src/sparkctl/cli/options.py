@@ -21,8 +21,7 @@ Endpoint = Annotated[
     str | None,
     typer.Option(
         "--endpoint",
-        envvar="SPARKCTL_ENDPOINT",
-        help="Orchestrator URL (default: the running local stack, else the cluster's NodePort 31800).",
+        help="Orchestrator URL (default: $SPARKCTL_ENDPOINT, the local stack, else the cluster's NodePort 31800).",
     ),
 ]
 ApiKey = Annotated[
