@@ -84,5 +84,9 @@ class PortInUse(ProcessError):
     """A port that a local server needs is already taken."""
 
 
+class ServiceUnavailable(SparkctlError):
+    """A server that a service depends on is down, slow or failing: the same request may work later."""
+
+
 class ArchiveError(SparkctlError):
     """An archive is corrupt or hostile and was refused."""

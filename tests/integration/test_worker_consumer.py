@@ -13,11 +13,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import pytest
 from psycopg_pool import AsyncConnectionPool
 
-from sparkctl.errors import ArchiveError
+from sparkctl.errors import ArchiveError, ServiceUnavailable
 from sparkctl.services.common import jobs, messaging
 from sparkctl.services.common.database import create_pool
 from sparkctl.services.common.schema import migrate
-from sparkctl.services.worker.consumer import TransientJobError, consume
+from sparkctl.services.worker.consumer import consume
 from sparkctl.services.worker.settings import WorkerSettings
 
 pytestmark = pytest.mark.integration
@@ -127,7 +127,7 @@ async def test_a_passing_failure_is_retried_after_a_back_off_and_then_succeeds(
     async def run(job: jobs.Job) -> None:
         attempts.append(asyncio.get_running_loop().time())
         if len(attempts) < 3:
-            raise TransientJobError("LightRAG at http://127.0.0.1:9 is unreachable")
+            raise ServiceUnavailable("LightRAG at http://127.0.0.1:9 is unreachable")
 
     job = await queue_job(pool, nats_url)
     async with worker(settings_for(database_url, nats_url, retry_backoff=(0.3,)), pool, run):
@@ -140,7 +140,7 @@ async def test_a_job_failing_every_time_is_given_up_after_max_deliver(
     pool: AsyncConnectionPool, database_url: str, nats_url: str
 ) -> None:
     async def run(job: jobs.Job) -> None:
-        raise TransientJobError("preprocessor at http://127.0.0.1:9 is unreachable")
+        raise ServiceUnavailable("preprocessor at http://127.0.0.1:9 is unreachable")
 
     job = await queue_job(pool, nats_url)
     async with worker(settings_for(database_url, nats_url, max_deliver=2), pool, run):

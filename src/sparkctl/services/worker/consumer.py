@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
-from sparkctl.errors import SparkctlError
+from sparkctl.errors import ServiceUnavailable, SparkctlError
 from sparkctl.services.common import jobs, messaging
 from sparkctl.services.worker.settings import WorkerSettings
 
@@ -25,10 +25,6 @@ if TYPE_CHECKING:
     from psycopg_pool import AsyncConnectionPool
 
 log = logging.getLogger(__name__)
-
-
-class TransientJobError(SparkctlError):
-    """A job step failed for a reason that may pass (a server down or slow): retry later."""
 
 
 JobRunner = Callable[[jobs.Job], Awaitable[None]]
@@ -67,7 +63,7 @@ class JobConsumer:
         heartbeat = asyncio.create_task(self._heartbeat(msg))
         try:
             await self.run_job(job)
-        except TransientJobError as exc:
+        except ServiceUnavailable as exc:
             await self._retry_or_give_up(msg, job.id, delivered, exc)
             return
         except SparkctlError as exc:
