@@ -127,13 +127,10 @@ class _Metered(io.RawIOBase):
 
 
 def _decompressed(data: bytes, kind: str, budget: _Budget) -> IO[bytes]:
+    """A stream of the decompressed tar; it reads from memory, so closing it is never needed."""
     raw = io.BytesIO(data)
-    inner: IO[bytes] = {
-        "tar": lambda: raw,
-        "tar.gz": lambda: gzip.GzipFile(fileobj=raw),
-        "tar.bz2": lambda: bz2.BZ2File(raw),
-        "tar.xz": lambda: lzma.LZMAFile(raw),
-    }[kind]()
+    openers = {"tar.gz": gzip.GzipFile, "tar.bz2": bz2.BZ2File, "tar.xz": lzma.LZMAFile}
+    inner: IO[bytes] = openers[kind](raw) if kind in openers else raw  # type: ignore[operator]
     return io.BufferedReader(_Metered(inner, budget), buffer_size=1024 * 1024)
 
 
