@@ -129,8 +129,14 @@ class _Metered(io.RawIOBase):
 def _decompressed(data: bytes, kind: str, budget: _Budget) -> IO[bytes]:
     """A stream of the decompressed tar; it reads from memory, so closing it is never needed."""
     raw = io.BytesIO(data)
-    openers = {"tar.gz": gzip.GzipFile, "tar.bz2": bz2.BZ2File, "tar.xz": lzma.LZMAFile}
-    inner: IO[bytes] = openers[kind](raw) if kind in openers else raw  # type: ignore[operator]
+    if kind == "tar.gz":
+        inner: IO[bytes] = gzip.GzipFile(fileobj=raw)
+    elif kind == "tar.bz2":
+        inner = bz2.BZ2File(raw)
+    elif kind == "tar.xz":
+        inner = lzma.LZMAFile(raw)  # noqa: SIM115
+    else:
+        inner = raw
     return io.BufferedReader(_Metered(inner, budget), buffer_size=1024 * 1024)
 
 
