@@ -48,18 +48,15 @@ def resolve_endpoint(
     return Endpoint(f"http://{cluster_host or '127.0.0.1'}:{CLUSTER_NODE_PORT}", "the cluster's NodePort")
 
 
-class ProgressReader(io.RawIOBase):
-    """A readable view of bytes that reports how much has been read: the upload's progress."""
+class ProgressReader(io.BytesIO):
+    """Bytes to upload that report how much has been read from them: the upload's progress."""
 
     def __init__(self, data: bytes, on_read: Callable[[int], None] | None) -> None:
-        self._data = io.BytesIO(data)
+        super().__init__(data)
         self._on_read = on_read
 
-    def readable(self) -> bool:
-        return True
-
-    def read(self, size: int = -1) -> bytes:
-        chunk = self._data.read(size)
+    def read(self, size: int | None = -1) -> bytes:
+        chunk = super().read(size)
         if chunk and self._on_read is not None:
             self._on_read(len(chunk))
         return chunk
@@ -162,7 +159,7 @@ def error_message(response: httpx.Response) -> str:
 
 
 def _reader(data: bytes, on_sent: Callable[[int], None] | None) -> IO[bytes]:
-    return io.BufferedReader(ProgressReader(data, on_sent))
+    return ProgressReader(data, on_sent)
 
 
 def _workspace(workspace: str) -> dict[str, str]:

@@ -1,0 +1,81 @@
+"""Clients of the preprocessor and LightRAG services, used by the worker and the preprocessor.
+
+A server that is down, slow or answering 5xx raises ServiceUnavailable (worth retrying later); a 4xx
+answer means the request itself is wrong, which a retry would not change.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Sequence
+from typing import Any
+
+import httpx
+
+from sparkctl.errors import ServiceUnavailable, SparkctlError
+
+WORKSPACE_HEADER = "LIGHTRAG-WORKSPACE"
+
+
+class ServiceClient:
+    """POSTs JSON to one service and turns its failures into errors that name it."""
+
+    def __init__(self, http: httpx.AsyncClient, name: str, url: str) -> None:
+        self.http = http
+        self.name = name
+        self.url = url
+
+    async def post(self, path: str, payload: dict[str, Any], headers: dict[str, str] | None = None) -> Any:
+        try:
+            response = await self.http.post(f"{self.url}{path}", json=payload, headers=headers)
+        except httpx.TimeoutException as exc:
+            message = f"{self.name} at {self.url} did not answer in time ({type(exc).__name__})"
+            raise ServiceUnavailable(message) from exc
+        except httpx.TransportError as exc:
+            raise ServiceUnavailable(f"{self.name} at {self.url} is unreachable ({type(exc).__name__})") from exc
+        if response.status_code >= 500:
+            raise ServiceUnavailable(f"{self.name} at {self.url} failed: {_reason(response)}")
+        if response.status_code >= 400:
+            raise SparkctlError(f"{self.name} refused {path}: {_reason(response)}")
+        return response.json()
+
+
+def _reason(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return f"HTTP {response.status_code}: {response.text[:200]}"
+    error = body.get("error") if isinstance(body, dict) else None
+    if isinstance(error, dict) and error.get("message"):
+        return f"HTTP {response.status_code}: {error['message']}"
+    detail = body.get("detail") if isinstance(body, dict) else None
+    return f"HTTP {response.status_code}: {detail or body}"
+
+
+class PreprocessorClient(ServiceClient):
+    def __init__(self, http: httpx.AsyncClient, url: str) -> None:
+        super().__init__(http, "preprocessor", url)
+
+    async def parse_batch(self, files: Sequence[tuple[str, bytes]]) -> list[dict[str, Any]]:
+        """ParsedFile documents (as JSON) for these files, in the same order."""
+        payload = {"files": [{"path": path, "content_base64": base64.b64encode(data).decode()} for path, data in files]}
+        return list((await self.post("/parse/batch", payload))["files"])
+
+
+class LightragClient(ServiceClient):
+    def __init__(self, http: httpx.AsyncClient, url: str) -> None:
+        super().__init__(http, "LightRAG", url)
+
+    async def insert_custom_kg(self, workspace: str, kg: dict[str, Any]) -> dict[str, Any]:
+        return dict(await self.post("/documents/custom_kg", kg, {WORKSPACE_HEADER: workspace}))
+
+    async def insert_text(self, workspace: str, text: str, file_source: str) -> dict[str, Any]:
+        payload = {"text": text, "file_source": file_source}
+        return dict(await self.post("/documents/text", payload, {WORKSPACE_HEADER: workspace}))
+
+    async def delete_files(self, workspace: str, paths: Sequence[str]) -> dict[str, Any]:
+        if not paths:
+            return {}
+        return dict(
+            await self.post("/documents/delete_files", {"file_paths": list(paths)}, {WORKSPACE_HEADER: workspace})
+        )

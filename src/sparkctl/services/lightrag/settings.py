@@ -1,0 +1,49 @@
+"""Settings of the LightRAG service (SPARKCTL_* environment variables)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import SettingsConfigDict
+
+from sparkctl.services.common.settings import LlmSettings, ServiceSettings
+
+
+class LightragSettings(ServiceSettings, LlmSettings):
+    """Where LightRAG keeps each workspace: PostgreSQL for documents, chunks and vectors; a graph store."""
+
+    model_config = SettingsConfigDict(env_prefix="SPARKCTL_", extra="ignore", frozen=True)
+
+    port: int = 9621
+    database_url: str = Field(description="postgresql://user:password@host:port/database")
+    graph_storage: Literal["networkx", "neo4j"] = Field(
+        default="neo4j", description="neo4j in the cluster; networkx (GraphML files under data_dir) locally"
+    )
+    neo4j_uri: str = "neo4j://127.0.0.1:7687"
+    neo4j_user: str = "neo4j"
+    neo4j_password: SecretStr | None = None
+    neo4j_database: str = Field(default="neo4j", description="the one database every workspace shares, by label")
+    data_dir: Path = Field(default=Path("lightrag-data"), description="LightRAG's working dir (NetworkX graphs)")
+    max_workspaces: int = Field(default=16, ge=1, description="LightRAG instances kept open at once (LRU)")
+    prose_mode: Literal["extract", "chunks"] = Field(
+        default="extract",
+        description="extract: the LLM extracts entities from prose; chunks: prose is indexed as chunks only",
+    )
+    llm_max_async: int = Field(default=4, ge=1, description="concurrent LLM calls per workspace")
+    db_max_connections: int = Field(default=16, ge=2, description="LightRAG's PostgreSQL pool, shared by workspaces")
+    insert_timeout: float = Field(default=3600.0, gt=0, description="seconds a text insert may take to index")
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_url(cls, value: str) -> str:
+        if not value.startswith(("postgresql://", "postgres://")):
+            raise ValueError("must be a postgresql:// URL")
+        return value
+
+    @model_validator(mode="after")
+    def _neo4j_needs_a_password(self) -> LightragSettings:
+        if self.graph_storage == "neo4j" and self.neo4j_password is None:
+            raise ValueError("SPARKCTL_NEO4J_PASSWORD is required when graph_storage is neo4j")
+        return self

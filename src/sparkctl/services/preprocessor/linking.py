@@ -1,0 +1,98 @@
+"""Resolving references across a repository: which entity a call, a base class or an import means.
+
+A call or a base class becomes a relationship only when it resolves to an entity of the same
+repository — by `self.`/`this.` inside a class, by an imported alias, by a name of the same module,
+or by a simple name that only one entity of the repository has. Anything else (a builtin, a library)
+is dropped. Imports are kept either way: to the module's entity when it is in the repository, marked
+external otherwise.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from sparkctl.services.common.parsed import ParsedFile, Reference, Relationship
+
+
+class SymbolIndex:
+    """Every entity of a repository by qualified name, and by simple name."""
+
+    def __init__(self, files: list[ParsedFile]) -> None:
+        self.names: set[str] = set()
+        by_simple: dict[str, set[str]] = defaultdict(set)
+        by_package: dict[str, set[str]] = defaultdict(set)
+        for parsed in files:
+            for entity in parsed.entities:
+                self.names.add(entity.name)
+                parts = entity.name.split(".")
+                by_simple[parts[-1]].add(entity.name)
+                if len(parts) >= 3:
+                    by_package[".".join([*parts[:-2], parts[-1]])].add(entity.name)
+        self.unique = {simple: next(iter(names)) for simple, names in by_simple.items() if len(names) == 1}
+        self.reexported = {short: next(iter(names)) for short, names in by_package.items() if len(names) == 1}
+        """`httpx.Client` → `httpx._client.Client`: a package re-exporting a name of one of its modules."""
+
+    def resolve(self, reference: Reference, module: str, imports: dict[str, str]) -> str | None:
+        target = reference.target
+        for prefix in ("self.", "this.", "super().", "Self::", "self::", "this->"):
+            if target.startswith(prefix):
+                owner = _owner_type(reference.source, self.names)
+                found = f"{owner}.{target[len(prefix) :]}" if owner else None
+                return found if found in self.names else None
+        target = target.replace("::", ".").replace("->", ".")
+        head, _, rest = target.partition(".")
+        candidates = []
+        if head in imports:
+            candidates.append(imports[head] + (f".{rest}" if rest else ""))
+        candidates += [f"{module}.{target}", target]
+        for candidate in candidates:
+            if candidate in self.names:
+                return candidate
+            if candidate in self.reexported:
+                return self.reexported[candidate]
+        simple = target.rsplit(".", 1)[-1]
+        if "." not in target or head in ("self", "this"):
+            return self.unique.get(simple)
+        return None
+
+
+def link(files: list[ParsedFile]) -> list[ParsedFile]:
+    """The same files with their references resolved into relationships (contains are kept as they are)."""
+    index = SymbolIndex(files)
+    linked = []
+    for parsed in files:
+        module = parsed.entities[0].name if parsed.entities else ""
+        relationships = [r for r in parsed.relationships if r.kind == "contains"]
+        seen = {(r.source, r.target, r.kind) for r in relationships}
+        for reference in parsed.references:
+            relationship = _relationship(index, reference, module, parsed)
+            if relationship and (relationship.source, relationship.target, relationship.kind) not in seen:
+                seen.add((relationship.source, relationship.target, relationship.kind))
+                relationships.append(relationship)
+        linked.append(parsed.model_copy(update={"relationships": relationships}))
+    return linked
+
+
+def _relationship(index: SymbolIndex, reference: Reference, module: str, parsed: ParsedFile) -> Relationship | None:
+    if reference.kind == "imports":
+        internal = reference.target if reference.target in index.names else None
+        return Relationship(
+            source=reference.source,
+            target=internal or reference.target,
+            kind="imports",
+            file=parsed.path,
+            line=reference.line,
+            external=internal is None,
+        )
+    resolved = index.resolve(reference, module, parsed.imports)
+    if resolved is None or resolved == reference.source:
+        return None
+    return Relationship(
+        source=reference.source, target=resolved, kind=reference.kind, file=parsed.path, line=reference.line
+    )
+
+
+def _owner_type(source: str, names: set[str]) -> str | None:
+    """The class a method belongs to: `pkg.mod.Client.send` → `pkg.mod.Client`."""
+    owner = source.rsplit(".", 1)[0]
+    return owner if owner in names else None

@@ -1,0 +1,180 @@
+"""What the worker does with one ingest job: unpack, compare, parse, link, index, record.
+
+Every step can be repeated safely, which is what makes a redelivered job finish without duplicates:
+- a file recorded in the workspace's file index with the same sha256 is not indexed again;
+- a file is recorded only after its chunks, entities and relationships are stored;
+- chunk ids are derived from path and content, so storing the same file twice overwrites, never adds.
+
+Code is linked across the whole repository (a call resolves to a function in an unchanged file too),
+so every file is parsed; only new and changed files are sent to LightRAG.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, TypeVar
+
+from sparkctl.errors import SparkctlError
+from sparkctl.services.common import files as file_index
+from sparkctl.services.common import jobs
+from sparkctl.services.common.parsed import ParsedFile
+from sparkctl.services.common.remote import LightragClient, PreprocessorClient
+from sparkctl.services.preprocessor.parse import custom_kg, link
+from sparkctl.services.worker.archive import ArchiveLimits, extract_archive
+from sparkctl.services.worker.settings import WorkerSettings
+
+if TYPE_CHECKING:
+    from psycopg_pool import AsyncConnectionPool
+
+log = logging.getLogger(__name__)
+_T = TypeVar("_T")
+
+MAX_SKIPPED_NAMED = jobs.MAX_SKIPPED_FILES_KEPT
+
+
+@dataclass
+class Progress:
+    """The counters of one attempt, written to the job row as they change."""
+
+    files_total: int = 0
+    files_done: int = 0
+    files_unchanged: int = 0
+    files_deleted: int = 0
+    entities: int = 0
+    relations: int = 0
+    chunks: int = 0
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+    def counters(self) -> dict[str, int]:
+        return {
+            "files_total": self.files_total,
+            "files_done": self.files_done,
+            "files_unchanged": self.files_unchanged,
+            "files_deleted": self.files_deleted,
+            "files_skipped": len(self.skipped),
+            "entities": self.entities,
+            "relations": self.relations,
+            "chunks": self.chunks,
+        }
+
+
+class IngestPipeline:
+    """Runs ingest jobs: the callable the consumer hands each delivered job to."""
+
+    def __init__(
+        self,
+        settings: WorkerSettings,
+        pool: AsyncConnectionPool,
+        preprocessor: PreprocessorClient,
+        lightrag: LightragClient,
+    ) -> None:
+        self.settings = settings
+        self.pool = pool
+        self.preprocessor = preprocessor
+        self.lightrag = lightrag
+
+    @property
+    def limits(self) -> ArchiveLimits:
+        return ArchiveLimits(
+            max_files=self.settings.max_files,
+            max_file_bytes=self.settings.max_file_bytes,
+            max_total_bytes=self.settings.max_total_bytes,
+        )
+
+    async def __call__(self, job: jobs.Job) -> None:
+        async with self.pool.connection() as conn:
+            loaded = await jobs.load_document(conn, job.document_id)
+        if loaded is None:
+            raise SparkctlError(f"the upload of job {job.id} is gone")
+        document, blob = loaded
+        progress = Progress()
+        if job.kind == "codebase":
+            extracted = extract_archive(blob, limits=self.limits)
+            members = list(extracted.files)
+            progress.skipped.extend(extracted.skipped)
+        else:
+            members = [(document.name, blob)]
+        await self._index(job, members, progress)
+
+    async def _index(self, job: jobs.Job, members: list[tuple[str, bytes]], progress: Progress) -> None:
+        digests = {path: hashlib.sha256(data).hexdigest() for path, data in members}
+        async with self.pool.connection() as conn:
+            previous = await file_index.indexed_files(conn, job.workspace, job.source)
+        changed = [(path, data) for path, data in members if previous.get(path) != digests[path]]
+        vanished = sorted(set(previous) - set(digests)) if job.kind == "codebase" else []
+        progress.files_total = len(members) + len(progress.skipped)
+        progress.files_unchanged = len(members) - len(changed)
+        await self._save(job, progress, status="indexing")
+
+        parsed = await self._parse(members)
+        changed_paths = {path for path, _ in changed}
+        for item in parsed:
+            if (item.skipped or item.error) and item.path in changed_paths:
+                progress.skipped.append((item.path, item.skipped or f"error: {item.error}"))
+        linked = link([item for item in parsed if not item.skipped and not item.error])
+        to_index = [item for item in linked if item.path in changed_paths]
+        replaced = sorted(path for path in changed_paths if path in previous)
+
+        await self.lightrag.delete_files(job.workspace, [*replaced, *vanished])
+        async with self.pool.connection() as conn:
+            await file_index.forget_files(conn, job.workspace, job.source, vanished)
+        progress.files_deleted = len(vanished)
+
+        for batch in _batches(to_index, self.settings.batch_files):
+            await self._store(job, batch, progress)
+            async with self.pool.connection() as conn:
+                await file_index.record_files(
+                    conn, job.workspace, job.source, {item.path: digests[item.path] for item in batch}, job.id
+                )
+            progress.files_done += len(batch)
+            await self._save(job, progress)
+        skipped_changed = {path for path, _ in progress.skipped} & changed_paths
+        async with self.pool.connection() as conn:
+            await file_index.record_files(
+                conn, job.workspace, job.source, {path: digests[path] for path in skipped_changed}, job.id
+            )
+        await self._save(job, progress)
+
+    async def _parse(self, members: Sequence[tuple[str, bytes]]) -> list[ParsedFile]:
+        parsed: list[ParsedFile] = []
+        for batch in _batches(list(members), self.settings.batch_files):
+            answers = await self.preprocessor.parse_batch(batch)
+            parsed.extend(ParsedFile.model_validate(answer) for answer in answers)
+        return parsed
+
+    async def _store(self, job: jobs.Job, batch: list[ParsedFile], progress: Progress) -> None:
+        """Code as a ready-made graph (no LLM call); prose through LightRAG's extraction."""
+        code = [item for item in batch if item.kind == "code"]
+        prose = [item for item in batch if item.kind != "code"]
+        if code:
+            kg = custom_kg(code)
+            if kg["chunks"] or kg["entities"]:
+                await self.lightrag.insert_custom_kg(job.workspace, kg)
+            progress.entities += len(kg["entities"])
+            progress.relations += len(kg["relationships"])
+            progress.chunks += len(kg["chunks"])
+        for item in prose:
+            text = "\n\n".join(chunk.content for chunk in item.chunks).strip()
+            if text:
+                await self.lightrag.insert_text(job.workspace, text, item.path)
+                progress.chunks += len(item.chunks)
+
+    async def _save(self, job: jobs.Job, progress: Progress, status: jobs.JobStatus | None = None) -> None:
+        reasons = Counter(reason.split(":", 1)[0] for _, reason in progress.skipped)
+        async with self.pool.connection() as conn:
+            await jobs.update_progress(
+                conn,
+                job.id,
+                status=status,
+                skipped=dict(reasons),
+                skipped_files=progress.skipped[:MAX_SKIPPED_NAMED],
+                **progress.counters(),
+            )
+
+
+def _batches(items: list[_T], size: int) -> list[list[_T]]:
+    return [items[start : start + size] for start in range(0, len(items), size)]

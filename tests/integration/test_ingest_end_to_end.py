@@ -1,0 +1,99 @@
+"""A real codebase nobody here wrote (the installed httpx package) through the whole stack:
+upload → orchestrator → NATS → worker → preprocessor → LightRAG, then found by name in its workspace
+and only there. Real PostgreSQL and NATS; the LLM is the test double, and code needs no LLM call."""
+
+from __future__ import annotations
+
+import io
+import tarfile
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from sparkctl.client import Endpoint, OrchestratorClient
+from support.fake_llm import FakeLLM
+from support.stack import Stack
+
+pytestmark = pytest.mark.integration
+
+
+def httpx_source_tarball(extra: dict[str, bytes] | None = None, drop: tuple[str, ...] = ()) -> bytes:
+    root = Path(httpx.__file__).parent
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        for path in sorted(root.rglob("*.py")):
+            name = f"httpx/{path.relative_to(root).as_posix()}"
+            if name in drop:
+                continue
+            data = path.read_bytes()
+            _add(archive, name, data)
+        for name, data in (extra or {}).items():
+            _add(archive, name, data)
+    return buffer.getvalue()
+
+
+def _add(archive: tarfile.TarFile, name: str, data: bytes) -> None:
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    archive.addfile(info, io.BytesIO(data))
+
+
+def ingest(stack: Stack, archive: bytes, workspace: str) -> dict[str, Any]:
+    with OrchestratorClient(Endpoint(stack.orchestrator, "test"), stack.api_key) as client:
+        job = client.upload_codebase(archive, name="httpx", workspace=workspace)
+        states = list(client.follow_job(job["id"]))
+        final = client.job(job["id"])
+    assert states, "no progress events"
+    return final
+
+
+def entities_named(stack: Stack, workspace: str, name: str) -> set[str]:
+    payload = {"query": name, "mode": "local", "ll_keywords": [name], "hl_keywords": [name]}
+    response = httpx.post(
+        f"{stack.lightrag}/query/data", json=payload, headers={"LIGHTRAG-WORKSPACE": workspace}, timeout=60
+    )
+    assert response.status_code == 200, response.text
+    return {e["entity_name"] for e in (response.json().get("data") or {}).get("entities", [])}
+
+
+def test_a_real_codebase_becomes_entities_of_its_workspace_only(graphrag_stack: Stack, fake_llm: FakeLLM) -> None:
+    job = ingest(graphrag_stack, httpx_source_tarball(extra={"httpx/logo.png": b"\x89PNG\r\n\x1a\n\0\0"}), "alpha")
+
+    assert job["status"] == "completed", job["error"]
+    assert job["files_total"] >= 20
+    assert job["files_done"] + job["files_skipped"] == job["files_total"]
+    assert job["skipped"] == {"binary": 1}
+    assert job["entities"] > 200 and job["relations"] > 200 and job["chunks"] > 50
+    assert "httpx._client.Client" in entities_named(graphrag_stack, "alpha", "httpx._client.Client")
+    assert "httpx._client.Client" not in entities_named(graphrag_stack, "beta", "httpx._client.Client")
+    assert fake_llm.chat_requests() == []
+
+
+def test_re_ingesting_is_incremental_and_forgets_vanished_files(graphrag_stack: Stack) -> None:
+    first = ingest(graphrag_stack, httpx_source_tarball(), "gamma")
+    assert first["status"] == "completed", first["error"]
+
+    again = ingest(graphrag_stack, httpx_source_tarball(), "gamma")
+    assert again["status"] == "completed", again["error"]
+    assert (again["files_unchanged"], again["files_done"], again["files_skipped"]) == (again["files_total"], 0, 0)
+
+    changed = ingest(
+        graphrag_stack,
+        httpx_source_tarball(extra={"httpx/_extra.py": b"class FreshlyAdded:\n    pass\n"}, drop=("httpx/_auth.py",)),
+        "gamma",
+    )
+    assert changed["status"] == "completed", changed["error"]
+    assert (changed["files_done"], changed["files_deleted"]) == (1, 1)
+    assert "httpx._extra.FreshlyAdded" in entities_named(graphrag_stack, "gamma", "httpx._extra.FreshlyAdded")
+    assert "httpx._auth.DigestAuth" not in entities_named(graphrag_stack, "gamma", "httpx._auth.DigestAuth")
+
+
+def test_a_hostile_archive_fails_the_job_with_the_reason(graphrag_stack: Stack) -> None:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        _add(archive, "../../etc/evil.py", b"x = 1\n")
+    job = ingest(graphrag_stack, buffer.getvalue(), "alpha")
+    assert job["status"] == "failed"
+    assert ".." in job["error"]

@@ -1,0 +1,142 @@
+"""The model-server client, against the LLM TEST DOUBLE (tests/support/fake_llm.py) in both API styles.
+
+The double echoes the last user message, so a message carrying a `<think>` block shows what the
+client strips from real thinking models.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+
+import httpx
+import numpy as np
+import pytest
+import pytest_asyncio
+
+from sparkctl.local.process import free_port
+from sparkctl.services.common.llm import (
+    ChatModel,
+    LlmClient,
+    LlmFailed,
+    LlmUnreachable,
+    ThinkFilter,
+    api_style,
+    create_http_client,
+    strip_think,
+)
+from support.fake_llm import FakeLLM
+
+QWEN3 = ChatModel(name="qwen3:8b", context=32768, thinks=True)
+PLAIN = ChatModel(name="plain:1b", context=4096)
+HELLO = [{"role": "user", "content": "hello there"}]
+
+
+@pytest_asyncio.fixture
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    async with create_http_client(timeout=10) as client:
+        yield client
+
+
+@pytest.fixture(params=["ollama", "openai"])
+def server(request: pytest.FixtureRequest, fake_llm: FakeLLM, http: httpx.AsyncClient) -> LlmClient:
+    url = fake_llm.url if request.param == "ollama" else f"{fake_llm.url}/v1"
+    return LlmClient(url, http)
+
+
+def test_the_url_decides_the_api_style() -> None:
+    assert api_style("http://ollama:11434") == "ollama"
+    assert api_style("http://vllm:8000/v1") == "openai"
+    assert api_style("http://vllm:8000/v1/") == "openai"
+
+
+async def test_chat_returns_the_answer(server: LlmClient) -> None:
+    assert await server.chat(PLAIN, HELLO) == "echo: hello there"
+
+
+async def test_stream_chat_yields_the_answer_in_several_deltas(server: LlmClient) -> None:
+    deltas = [delta async for delta in server.stream_chat(PLAIN, HELLO)]
+    assert len(deltas) > 1
+    assert "".join(deltas) == "echo: hello there"
+
+
+async def test_embed_returns_one_row_per_text(server: LlmClient) -> None:
+    vectors = await server.embed("qwen3-embedding:0.6b", ["a client", "a server", "a client"])
+    assert vectors.shape == (3, 1024)
+    assert vectors.dtype == np.float32
+    assert np.allclose(vectors[0], vectors[2])
+    assert not np.allclose(vectors[0], vectors[1])
+
+
+async def test_think_blocks_are_stripped_from_answers_and_streams(server: LlmClient) -> None:
+    thinking = [{"role": "user", "content": "<think>the user wants a greeting</think>Hi!"}]
+    assert await server.chat(PLAIN, thinking) == "echo: Hi!"
+    assert "".join([delta async for delta in server.stream_chat(PLAIN, thinking)]) == "echo: Hi!"
+
+
+async def test_ollama_gets_think_false_and_the_context_length_for_a_thinking_model(
+    fake_llm: FakeLLM, http: httpx.AsyncClient
+) -> None:
+    client = LlmClient(fake_llm.url, http)
+    await client.chat(QWEN3, HELLO, think=False, response_format={"type": "json_object"})
+    await client.chat(PLAIN, HELLO, think=False)
+    thinking, plain = (request.body for request in fake_llm.chat_requests())
+    assert thinking["think"] is False
+    assert thinking["options"]["num_ctx"] == 32768
+    assert thinking["format"] == "json"
+    assert "think" not in plain, "Ollama refuses `think` for models that do not think"
+    assert plain["options"]["num_ctx"] == 4096
+
+
+async def test_openai_style_turns_thinking_off_through_the_chat_template(
+    fake_llm: FakeLLM, http: httpx.AsyncClient
+) -> None:
+    await LlmClient(f"{fake_llm.url}/v1", http).chat(QWEN3, HELLO, think=False, max_tokens=64)
+    (request,) = fake_llm.chat_requests()
+    assert request.body["chat_template_kwargs"] == {"enable_thinking": False}
+    assert request.body["max_tokens"] == 64
+
+
+async def test_an_unreachable_server_is_named_quickly(http: httpx.AsyncClient) -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    started = time.monotonic()
+    with pytest.raises(LlmUnreachable, match=f"LLM backend {url} is unreachable") as raised:
+        await LlmClient(url, http).chat(PLAIN, HELLO)
+    assert time.monotonic() - started < 3
+    assert raised.value.url == url
+
+
+async def test_a_failing_server_is_named_with_its_status(server: LlmClient, fake_llm: FakeLLM) -> None:
+    fake_llm.fail_with = 503
+    with pytest.raises(LlmFailed, match=f"LLM backend {server.url} failed: HTTP 503"):
+        await server.chat(PLAIN, HELLO)
+    with pytest.raises(LlmFailed, match="HTTP 503"):
+        [delta async for delta in server.stream_chat(PLAIN, HELLO)]
+    with pytest.raises(LlmFailed, match="HTTP 503"):
+        await server.embed("e", ["x"])
+
+
+async def test_ping_checks_the_model_listing(server: LlmClient, http: httpx.AsyncClient) -> None:
+    await server.ping()
+    with pytest.raises(LlmUnreachable):
+        await LlmClient(f"http://127.0.0.1:{free_port()}", http).ping()
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("<think>plan</think>\n\nAnswer", "Answer"),
+        ("plan</think>Answer", "Answer"),
+        ("Answer<think>unfinished", "Answer"),
+        ("no tags at all", "no tags at all"),
+    ],
+)
+def test_strip_think(text: str, expected: str) -> None:
+    assert strip_think(text) == expected
+
+
+def test_think_filter_handles_tags_split_across_deltas() -> None:
+    stream = ThinkFilter()
+    pieces = ["<thi", "nk>weighing ", "options</th", "ink>\n\nThe ", "answer <", "b>bold</b>"]
+    out = "".join(stream.feed(piece) for piece in pieces) + stream.flush()
+    assert out == "The answer <b>bold</b>"
