@@ -125,12 +125,28 @@ MAX_DOC = 600
 MAX_SIGNATURE = 300
 
 
+_PACKAGE_FILES = {
+    ".py": "__init__",
+    ".pyi": "__init__",
+    ".rs": "mod",
+    ".js": "index",
+    ".ts": "index",
+    ".tsx": "index",
+    ".jsx": "index",
+    ".mjs": "index",
+}
+
+
 def module_name(path: str) -> str:
-    """The qualified name of a file: `src/httpx/_client.py` → `httpx._client`; `__init__` names its package."""
-    parts = list(PurePosixPath(path).with_suffix("").parts)
+    """The qualified name of a file: `src/httpx/_client.py` → `httpx._client`; `__init__.py` names its package."""
+    posix = PurePosixPath(path)
+    parts = list(posix.with_suffix("").parts)
+    for layout in (("src", "main", "java"), ("src", "main", "kotlin"), ("src", "test", "java")):
+        if tuple(parts[: len(layout)]) == layout and len(parts) > len(layout):
+            parts = parts[len(layout) :]
     if parts and parts[0] in ("src", "lib") and len(parts) > 1:
         parts = parts[1:]
-    if len(parts) > 1 and parts[-1] in ("__init__", "index", "mod"):
+    if len(parts) > 1 and parts[-1] == _PACKAGE_FILES.get(posix.suffix):
         parts = parts[:-1]
     return ".".join(part.replace("-", "_") for part in parts)
 
@@ -351,7 +367,8 @@ def _clean_doc(text: str) -> str:
         if text.startswith(quote) and text.endswith(quote) and len(text) >= 2 * len(quote):
             text = text[len(quote) : -len(quote)]
             break
-    lines = [re.sub(r"^\s*(//+|/\*+|\*/|\*|#)\s?", "", line).rstrip() for line in text.splitlines()]
+    lines = [re.sub(r"^\s*(//+!?|/\*+!?|\*/|\*|#)\s?", "", line) for line in text.splitlines()]
+    lines = [re.sub(r"\s*\*+/\s*$", "", line).rstrip() for line in lines]
     return "\n".join(line for line in lines if line.strip() not in ("", "*/")).strip()[:MAX_DOC]
 
 
@@ -390,12 +407,7 @@ def _imports_of(walk: _Walk, node: Node) -> list[tuple[str | None, str]]:
     if lang in ("javascript", "typescript", "tsx"):
         source = node.child_by_field_name("source")
         module = _js_module(walk.path, walk.text(source).strip("'\"`")) if source is not None else ""
-        found: list[tuple[str | None, str]] = [(None, module)]
-        for spec in re.finditer(r"(\w+)(?:\s+as\s+(\w+))?", text.split("from")[0].replace("import", "", 1)):
-            name, alias = spec.group(1), spec.group(2)
-            if name not in ("type", "as", "from"):
-                found.append((alias or name, f"{module}.{name}"))
-        return found
+        return [(None, module), *_js_bindings(text, module)]
     if lang == "go":
         path = node.child_by_field_name("path")
         module = walk.text(path).strip('"') if path is not None else text.strip('"')
@@ -409,6 +421,25 @@ def _imports_of(walk: _Walk, node: Node) -> list[tuple[str | None, str]]:
         return [(None, path.replace("::", "."))]
     path = node.child_by_field_name("path")
     return [(None, walk.text(path).strip('"<>') if path is not None else text)]
+
+
+def _js_bindings(text: str, module: str) -> list[tuple[str | None, str]]:
+    """Local names an ES import binds: `import d, { a as b } from "m"`, `import * as ns from "m"`."""
+    clause = text.split(" from ", 1)[0].replace("import", "", 1).replace("type ", "")
+    bindings: list[tuple[str | None, str]] = []
+    named = re.search(r"\{(.*)\}", clause, re.S)
+    for item in named.group(1).split(",") if named else []:
+        name, _, alias = item.strip().partition(" as ")
+        if name.strip():
+            bindings.append(((alias or name).strip(), f"{module}.{name.strip()}"))
+    outside = re.sub(r"\{.*\}", "", clause, flags=re.S)
+    namespace = re.search(r"\*\s+as\s+(\w+)", outside)
+    if namespace:
+        bindings.append((namespace.group(1), module))
+    default = re.match(r"\s*(\w+)", re.sub(r"\*\s+as\s+\w+", "", outside))
+    if default:
+        bindings.append((default.group(1), module))
+    return bindings
 
 
 def _python_imports(walk: _Walk, node: Node) -> list[tuple[str | None, str]]:
