@@ -133,7 +133,7 @@ async def service(
         yield running
 
 
-def test_lightrag_reads_its_connections_from_variables_derived_from_the_settings() -> None:
+async def test_lightrag_reads_its_connections_from_variables_derived_from_the_settings() -> None:
     settings = LightragSettings(
         database_url="postgresql://rag%40user:p%40ss%2Fword@db.local:6543/graph?sslmode=require",
         graph_storage="neo4j",
@@ -157,7 +157,7 @@ def test_lightrag_reads_its_connections_from_variables_derived_from_the_settings
     )
 
 
-def test_neo4j_needs_a_password_and_has_no_default() -> None:
+async def test_neo4j_needs_a_password_and_has_no_default() -> None:
     with pytest.raises(ValidationError, match="SPARKCTL_NEO4J_PASSWORD is required"):
         LightragSettings(database_url="postgresql://u:p@h/db", graph_storage="neo4j")
 

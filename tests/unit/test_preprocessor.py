@@ -70,8 +70,10 @@ def test_python_entities_docstrings_and_references() -> None:
     [
         (
             "web/shapes.ts",
-            b'import { Base } from "./base";\nexport class Circle extends Base {\n  area(): number { return sq(1); }\n}\n'
-            b"export interface Shape { area(): number; }\nexport enum Kind { A }\nfunction sq(x: number) { return x; }\n",
+            b'import { Base } from "./base";\n'
+            b"export class Circle extends Base {\n  area(): number { return sq(1); }\n}\n"
+            b"export interface Shape { area(): number; }\nexport enum Kind { A }\n"
+            b"function sq(x: number) { return x; }\n",
             [
                 ("web.shapes.Circle", "class"),
                 ("web.shapes.Circle.area", "method"),
@@ -131,8 +133,8 @@ def test_python_entities_docstrings_and_references() -> None:
         ),
         (
             "src/util.c",
-            b"#include <stdio.h>\nint add(int a, int b) { return helper(a) + b; }\nstatic int helper(int x) { return x; }\n"
-            b"struct point { int x; };\n",
+            b"#include <stdio.h>\nint add(int a, int b) { return helper(a) + b; }\n"
+            b"static int helper(int x) { return x; }\nstruct point { int x; };\n",
             [("util.add", "function"), ("util.helper", "function"), ("util.point", "struct")],
             {("util.add", "helper", "calls"), ("util", "stdio.h", "imports")},
         ),
