@@ -2,8 +2,9 @@
 
 Every route takes its workspace from the `LIGHTRAG-WORKSPACE` header. Errors are JSON
 `{"error": {"message", "type", "code", "hint"}}`: 400 for a bad workspace or request, 422 for a
-malformed body, 409 while the workspace's pipeline refuses a change, 503 naming the backend that is
-down (PostgreSQL, Neo4j or the model server), 500 for anything else.
+malformed body, 409 while the workspace's pipeline refuses a change, 413 for a body over
+max_body_bytes, 503 naming the backend that is down (PostgreSQL, Neo4j or the model server), 500
+for anything else.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
 
 from sparkctl.errors import SparkctlError
 from sparkctl.services.common.llm import LlmError, create_http_client
@@ -48,12 +50,13 @@ def create_app(settings: LightragSettings) -> FastAPI:
             await registry.close()
             await http.aclose()
 
-    app = FastAPI(title="sparkctl LightRAG", lifespan=lifespan)
+    app = FastAPI(title="sparkctl LightRAG", lifespan=lifespan, max_body_size=settings.max_body_bytes)
     app.state.settings = settings
     for router in (documents.router, queries.router, graph.router, health.router):
         app.include_router(router)
     app.add_exception_handler(SparkctlError, _sparkctl_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
+    app.add_exception_handler(HTTPException, _http_error)  # type: ignore[arg-type]
     return app
 
 
@@ -91,3 +94,10 @@ async def _validation_error(request: Request, error: RequestValidationError) -> 
         }
     }
     return JSONResponse(body, status_code=422)
+
+
+async def _http_error(request: Request, error: HTTPException) -> JSONResponse:
+    body = {
+        "error": {"message": str(error.detail), "type": "invalid_request_error", "code": f"http_{error.status_code}"}
+    }
+    return JSONResponse(body, status_code=error.status_code, headers=error.headers)

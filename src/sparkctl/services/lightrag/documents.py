@@ -131,13 +131,13 @@ class PipelineStatus(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     busy: bool = False
-    job_name: str = ""
+    job_name: str | None = None
     job_start: str | None = None
-    docs: int = 0
-    batchs: int = 0
-    cur_batch: int = 0
-    latest_message: str = ""
-    history_messages: list[str] = []
+    docs: int | None = None
+    batchs: int | None = None
+    cur_batch: int | None = None
+    latest_message: str | None = None
+    history_messages: list[str] = Field(default=[], description="the last 100")
 
 
 @router.post("/text", response_model=InsertResponse)

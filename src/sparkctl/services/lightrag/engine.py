@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -162,8 +162,9 @@ class Workspace:
         await self.rag.finalize_storages()
 
 
-def llm_function(models: Models, failures: ModelFailures) -> Any:
-    """LightRAG's `llm_model_func`: the extract model with thinking off, `<think>` blocks stripped."""
+def llm_function(models: Models, failures: ModelFailures) -> Callable[..., Awaitable[str | AsyncIterator[str]]]:
+    """LightRAG's `llm_model_func`: the extract model, thinking off for every call LightRAG makes
+    (extraction, summaries, keywords, answers), `<think>` blocks stripped."""
 
     async def complete(
         prompt: str,

@@ -79,15 +79,23 @@ async def _insert_with_extraction(
             raise model_error
         await probe_stores(settings)
     states = known + [_state(doc_id, doc, duplicate=doc_id in duplicates) for doc_id, doc in docs.items()]
-    if not failed:
-        status, message = "success", f"{len(states) - len(known) - len(duplicates)} document(s) indexed"
-        if known or duplicates:
-            message += f", {len(known) + len(duplicates)} already indexed"
-    elif len(failed) == len(states):
-        status, message = "failure", "; ".join(doc.error_msg or "failed" for doc in failed)
-    else:
-        status, message = "partial_success", f"{len(failed)} of {len(states)} document(s) failed"
+    status, message = _outcome(states, failed, len(known) + len(duplicates), settings.insert_timeout)
     return InsertResponse(status=status, message=message, track_id=track_id, documents=states)
+
+
+def _outcome(
+    states: list[DocumentState], failed: list[DocProcessingStatus], already: int, timeout: float
+) -> tuple[Literal["success", "partial_success", "failure"], str]:
+    """The insert's status and message; `already` documents were indexed before this request."""
+    unsettled = sum(state.status not in SETTLED | {"duplicate"} for state in states)
+    if unsettled:
+        return "partial_success", f"{unsettled} document(s) still indexing after {timeout:g}s"
+    if failed and len(failed) == len(states):
+        return "failure", "; ".join(doc.error_msg or "failed" for doc in failed)
+    if failed:
+        return "partial_success", f"{len(failed)} of {len(states)} document(s) failed"
+    message = f"{len(states) - already} document(s) indexed"
+    return "success", message + (f", {already} already indexed" if already else "")
 
 
 async def _without_indexed_files(

@@ -33,6 +33,7 @@ class LightragSettings(ServiceSettings, LlmSettings):
     )
     llm_max_async: int = Field(default=4, ge=1, description="concurrent LLM calls per workspace")
     db_max_connections: int = Field(default=16, ge=2, description="LightRAG's PostgreSQL pool, shared by workspaces")
+    max_body_bytes: int = Field(default=256 * 1024 * 1024, ge=1024, description="largest request body accepted")
     insert_timeout: float = Field(default=3600.0, gt=0, description="seconds a text insert may take to index")
 
     @field_validator("database_url")

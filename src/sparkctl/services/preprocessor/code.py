@@ -13,6 +13,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from sparkctl.services.common.parsed import Entity, Reference, Relationship
+from sparkctl.services.preprocessor.languages import query_for
 
 Node = Any
 
@@ -161,6 +162,27 @@ class Span:
 
 
 @dataclass
+class _Frame:
+    """An open definition or scope while walking: where it ends, what it names, where nested spans go."""
+
+    end: int
+    scope: str
+    owner: str | None
+    spans: list[Span]
+
+
+def _query(language: str) -> Any:
+    spec = SPECS[language]
+    captures = (
+        *((t, "definition") for t in spec.definitions),
+        *((t, "scope") for t in spec.scopes),
+        *((t, "import") for t in spec.imports),
+        *((t, "call") for t in spec.calls),
+    )
+    return query_for(language, tuple(captures))
+
+
+@dataclass
 class CodeFacts:
     entities: list[Entity]
     relationships: list[Relationship]
@@ -188,6 +210,7 @@ class _Walk:
         return self.source[node.start_byte : node.end_byte].decode("utf-8", errors="replace")
 
     def run(self, root: Node) -> CodeFacts:
+        """One pass over the query's captures, in document order; a stack of byte ranges gives each its scope."""
         lines = self.source.count(b"\n") + 1
         self.entities.append(
             Entity(
@@ -199,44 +222,45 @@ class _Walk:
                 doc=self._module_doc(root),
             )
         )
-        self._children(root, self.module, None, self.spans)
+        stack = [_Frame(end=len(self.source) + 1, scope=self.module, owner=None, spans=self.spans)]
+        captures = sorted(_query(self.language).captures(root), key=lambda c: (c[0].start_byte, -c[0].end_byte))
+        for node, capture in captures:
+            while node.start_byte >= stack[-1].end:
+                stack.pop()
+            frame = stack[-1]
+            if capture == "definition":
+                pushed = self._definition(node, self.spec.definitions[node.type], frame)
+            elif capture == "scope":
+                pushed = self._scope(node, frame)
+            elif capture == "import":
+                self._import(node, frame.owner or self.module)
+                continue
+            else:
+                self._call(node, frame)
+                continue
+            if pushed is not None:
+                stack.append(pushed)
         return CodeFacts(self.entities, self.relationships, self.references, self.imports, self.spans)
 
-    def _children(self, node: Node, scope: str, owner: str | None, spans: list[Span]) -> None:
-        for child in node.named_children:
-            self._visit(child, scope, owner, spans)
+    def _call(self, node: Node, frame: _Frame) -> None:
+        callee = node.child_by_field_name(self.spec.calls[node.type])
+        if callee is None:
+            return
+        target = self.text(callee) if node.type != "method_invocation" else self._java_call(node)
+        self.references.append(
+            Reference(
+                source=frame.owner or self.module,
+                target=_SPACE.sub("", target)[:200],
+                kind="calls",
+                line=node.start_point[0] + 1,
+            )
+        )
 
-    def _visit(self, node: Node, scope: str, owner: str | None, spans: list[Span]) -> None:
-        kind = node.type
-        spec = self.spec
-        if kind in spec.definitions:
-            self._definition(node, spec.definitions[kind], scope, owner, spans)
-            return
-        if kind in spec.scopes:
-            self._scope(node, scope, owner, spans)
-            return
-        if kind in spec.imports:
-            self._import(node, owner or self.module)
-            return
-        if kind in spec.calls:
-            callee = node.child_by_field_name(spec.calls[kind])
-            if callee is not None:
-                target = self.text(callee) if kind != "method_invocation" else self._java_call(node)
-                self.references.append(
-                    Reference(
-                        source=owner or self.module,
-                        target=_SPACE.sub("", target)[:200],
-                        kind="calls",
-                        line=node.start_point[0] + 1,
-                    )
-                )
-        self._children(node, scope, owner, spans)
-
-    def _definition(self, node: Node, kind: str, scope: str, owner: str | None, spans: list[Span]) -> None:
+    def _definition(self, node: Node, kind: str, frame: _Frame) -> _Frame | None:
         name = self._name(node)
         if name is None:
-            self._children(node, scope, owner, spans)
-            return
+            return None
+        scope = frame.scope
         if kind == "type":
             kind = _go_type_kind(node)
         if kind == "function" and self.language == "go" and node.type == "method_declaration":
@@ -244,7 +268,6 @@ class _Walk:
             if receiver:
                 scope = f"{self.module}.{receiver}"
                 self.type_scopes.add(scope)
-        parent = scope
         if kind == "function" and scope in self.type_scopes:
             kind = "method"
         qualified = f"{scope}.{name}"
@@ -264,21 +287,25 @@ class _Walk:
             )
         )
         self.relationships.append(
-            Relationship(source=parent, target=qualified, kind="contains", file=self.path, line=start)
+            Relationship(source=scope, target=qualified, kind="contains", file=self.path, line=start)
         )
         for child in node.named_children:
             if child.type in self.spec.bases:
                 for base in _base_names(self, child):
                     self.references.append(Reference(source=qualified, target=base, kind="inherits", line=start))
         span = Span(start, end)
-        spans.append(span)
-        self._children(node, qualified, qualified, span.children)
+        frame.spans.append(span)
+        return _Frame(end=node.end_byte, scope=qualified, owner=qualified, spans=span.children)
 
-    def _scope(self, node: Node, scope: str, owner: str | None, spans: list[Span]) -> None:
+    def _scope(self, node: Node, frame: _Frame) -> _Frame:
         """A Rust impl or module, a C++ namespace: names inside it are qualified by its name."""
         target = node.child_by_field_name("type") or node.child_by_field_name("name")
         name = _last_identifier(self.text(target)) if target is not None else None
-        inner = f"{self.module}.{name}" if node.type == "impl_item" and name else (f"{scope}.{name}" if name else scope)
+        if node.type == "impl_item" and name:
+            inner = f"{self.module}.{name}"
+            self.type_scopes.add(inner)
+        else:
+            inner = f"{frame.scope}.{name}" if name else frame.scope
         trait = node.child_by_field_name("trait")
         if trait is not None and name:
             self.references.append(
@@ -289,9 +316,7 @@ class _Walk:
                     line=node.start_point[0] + 1,
                 )
             )
-        if node.type == "impl_item":
-            self.type_scopes.add(inner)
-        self._children(node, inner, owner, spans)
+        return _Frame(end=node.end_byte, scope=inner, owner=frame.owner, spans=frame.spans)
 
     def _name(self, node: Node) -> str | None:
         named = node.child_by_field_name("name")

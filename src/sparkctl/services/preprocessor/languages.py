@@ -68,3 +68,25 @@ def parser_for(language: str) -> Any:
 
 def parse_tree(language: str, source: bytes) -> Any:
     return parser_for(language).parse(source)
+
+
+@cache
+def query_for(language: str, captures: tuple[tuple[str, str], ...]) -> Any:
+    """A compiled query capturing nodes of the given types, `(node_type, capture_name)` pairs.
+
+    Node types the grammar does not know are left out, so one table can serve related grammars.
+    """
+    import tree_sitter_languages
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        grammar = tree_sitter_languages.get_language(language)
+    patterns = []
+    for node_type, name in captures:
+        pattern = f"({node_type}) @{name}"
+        try:
+            grammar.query(pattern)
+        except Exception:
+            continue
+        patterns.append(pattern)
+    return grammar.query("\n".join(patterns))
