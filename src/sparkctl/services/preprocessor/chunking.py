@@ -36,7 +36,9 @@ def code_chunks(
     ranges: list[tuple[int, int]] = []
     _cover(lines, 1, len(lines), sorted(spans, key=lambda s: s.start), budget, tokens, ranges)
     return [
-        Chunk(id=chunk_id(path, content), file=path, start_line=start, end_line=end, content=content, language=language)
+        Chunk.model_construct(
+            id=chunk_id(path, content), file=path, start_line=start, end_line=end, content=content, language=language
+        )
         for start, end in ranges
         if (content := "".join(lines[start - 1 : end])).strip()
     ]

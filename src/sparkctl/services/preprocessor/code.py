@@ -213,7 +213,7 @@ class _Walk:
         """One pass over the query's captures, in document order; a stack of byte ranges gives each its scope."""
         lines = self.source.count(b"\n") + 1
         self.entities.append(
-            Entity(
+            Entity.model_construct(
                 name=self.module,
                 kind="module",
                 file=self.path,
@@ -248,7 +248,7 @@ class _Walk:
             return
         target = self.text(callee) if node.type != "method_invocation" else self._java_call(node)
         self.references.append(
-            Reference(
+            Reference.model_construct(
                 source=frame.owner or self.module,
                 target=_SPACE.sub("", target)[:200],
                 kind="calls",
@@ -276,7 +276,7 @@ class _Walk:
         body = node.child_by_field_name("body")
         start, end = node.start_point[0] + 1, node.end_point[0] + 1
         self.entities.append(
-            Entity(
+            Entity.model_construct(
                 name=qualified,
                 kind=kind,
                 file=self.path,
@@ -287,12 +287,14 @@ class _Walk:
             )
         )
         self.relationships.append(
-            Relationship(source=scope, target=qualified, kind="contains", file=self.path, line=start)
+            Relationship.model_construct(source=scope, target=qualified, kind="contains", file=self.path, line=start)
         )
         for child in node.named_children:
             if child.type in self.spec.bases:
                 for base in _base_names(self, child):
-                    self.references.append(Reference(source=qualified, target=base, kind="inherits", line=start))
+                    self.references.append(
+                        Reference.model_construct(source=qualified, target=base, kind="inherits", line=start)
+                    )
         span = Span(start, end)
         frame.spans.append(span)
         return _Frame(end=node.end_byte, scope=qualified, owner=qualified, spans=span.children)
@@ -309,7 +311,7 @@ class _Walk:
         trait = node.child_by_field_name("trait")
         if trait is not None and name:
             self.references.append(
-                Reference(
+                Reference.model_construct(
                     source=inner,
                     target=_last_identifier(self.text(trait)),
                     kind="inherits",
@@ -370,7 +372,7 @@ class _Walk:
         for local, target in _imports_of(self, node):
             if local:
                 self.imports[local] = target
-            self.references.append(Reference(source=source, target=target, kind="imports", line=line))
+            self.references.append(Reference.model_construct(source=source, target=target, kind="imports", line=line))
 
     def _java_call(self, node: Node) -> str:
         obj = node.child_by_field_name("object")

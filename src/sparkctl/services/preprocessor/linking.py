@@ -76,7 +76,7 @@ def link(files: list[ParsedFile]) -> list[ParsedFile]:
 def _relationship(index: SymbolIndex, reference: Reference, module: str, parsed: ParsedFile) -> Relationship | None:
     if reference.kind == "imports":
         internal = reference.target if reference.target in index.names else None
-        return Relationship(
+        return Relationship.model_construct(
             source=reference.source,
             target=internal or reference.target,
             kind="imports",
@@ -87,7 +87,7 @@ def _relationship(index: SymbolIndex, reference: Reference, module: str, parsed:
     resolved = index.resolve(reference, module, parsed.imports)
     if resolved is None or resolved == reference.source:
         return None
-    return Relationship(
+    return Relationship.model_construct(
         source=reference.source, target=resolved, kind=reference.kind, file=parsed.path, line=reference.line
     )
 
