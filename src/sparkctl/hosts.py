@@ -45,7 +45,11 @@ class Overran(Exception):
 
 @dataclass(frozen=True)
 class Result:
-    """What a finished command left: its exit code and everything it wrote."""
+    """What a finished command left: its exit code and everything it wrote.
+
+    A command killed by signal N exits 128+N, as a shell reports it; -1 when an SSH server gave no exit status
+    (it reports only the signal, which paramiko drops).
+    """
 
     rc: int
     stdout: str
@@ -259,6 +263,17 @@ def tail(text: str, lines: int = 10, chars: int = 1500) -> str:
     return kept[-chars:]
 
 
+def exit_description(rc: int) -> str:
+    """How a command ended, for messages: 137 also names SIGKILL, since that is usually why."""
+    if rc < 0:
+        return "no exit status (a signal ended it)"
+    try:
+        killed_by = signal.Signals(rc - 128).name if rc > 128 else ""
+    except ValueError:
+        killed_by = ""
+    return f"exit code {rc} ({killed_by})" if killed_by else f"exit code {rc}"
+
+
 def timeout_error(command: str, timeout: float, host_name: str) -> CommandTimeout:
     return CommandTimeout(
         f"`{command}` did not finish within {timeout:g} s on {host_name}",
@@ -337,7 +352,7 @@ class PosixHost:
         if check and not result.ok:
             detail = tail(result.stderr) or tail(result.stdout) or "(no output)"
             raise CommandFailed(
-                f"`{shown}` failed on {self.name} with exit code {result.rc}: {detail}",
+                f"`{shown}` failed on {self.name} with {exit_description(result.rc)}: {detail}",
                 hint=f"Run it by hand on {self.name} to see the whole output.",
                 rc=result.rc,
                 stderr=result.stderr,
@@ -472,6 +487,7 @@ class LocalHost(PosixHost):
             streams = _pump(process, stdin, deadline, on_output)
             remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
             rc = process.wait(remaining)
+            rc = 128 - rc if rc < 0 else rc
         except (Overran, subprocess.TimeoutExpired):
             _kill_group(process)
             raise Overran from None

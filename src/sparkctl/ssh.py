@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sparkctl.errors import AuthenticationFailed, ConfigError, HostKeyMismatch, HostUnreachable
+from sparkctl.errors import AuthenticationFailed, ConfigError, HostError, HostKeyMismatch, HostUnreachable
 from sparkctl.hosts import HostSpec, OutputCallback, Overran, PasswordProvider, PosixHost, RawResult, StreamDecoder
 from sparkctl.paths import config_dir
 
@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     import paramiko
 
 _POLL_SECONDS = 0.005
+_MAX_SESSIONS = 8
+"""Commands at once on one connection: below OpenSSH's default MaxSessions (10), which refuses the rest."""
 
 
 def default_known_hosts() -> Path:
@@ -82,6 +84,7 @@ class SSHHost(PosixHost):
         self.connect_timeout = connect_timeout
         self._client: paramiko.SSHClient | None = None
         self._lock = threading.Lock()
+        self._sessions = threading.BoundedSemaphore(_MAX_SESSIONS)
 
     @property
     def name(self) -> str:
@@ -213,8 +216,12 @@ class SSHHost(PosixHost):
                 f"{where} accepted the connection but gave no SSH greeting within {self.connect_timeout:g} s",
                 hint=check,
             )
-        if isinstance(exc, ConnectionRefusedError) or getattr(exc, "errors", None):
+        attempts = list(getattr(exc, "errors", {}).values()) or [exc]
+        if all(isinstance(attempt, ConnectionRefusedError) for attempt in attempts):
             return HostUnreachable(f"{where} refused the connection", hint=check)
+        if isinstance(exc, OSError) and any(getattr(attempt, "errno", None) for attempt in attempts):
+            reasons = sorted({str(attempt.strerror or attempt).lower() for attempt in attempts})
+            return HostUnreachable(f"cannot connect to {where}: {'; '.join(reasons)}", hint=check)
         if isinstance(exc, OSError | EOFError | paramiko.SSHException):
             return HostUnreachable(f"cannot connect to {where}: {exc}", hint=check)
         return exc
@@ -222,20 +229,43 @@ class SSHHost(PosixHost):
     def _execute(
         self, argv: list[str], stdin: bytes | None, timeout: float | None, on_output: OutputCallback | None
     ) -> RawResult:
-        client = self._connected()
         deadline = None if timeout is None else time.monotonic() + timeout
+        if not self._sessions.acquire(timeout=timeout):
+            raise Overran
         try:
-            channel = client.get_transport().open_session(timeout=self.connect_timeout)  # type: ignore[union-attr]
-            channel.exec_command(shlex.join(argv))
+            channel = self._open_session(shlex.join(argv))
+            try:
+                return self._stream(channel, stdin, deadline, on_output)
+            finally:
+                channel.close()
+        finally:
+            self._sessions.release()
+
+    def _open_session(self, command: str) -> paramiko.Channel:
+        """A channel running `command`; a refused channel on a live connection leaves the others running."""
+        client = self._connected()
+        transport = client.get_transport()
+        try:
+            channel = transport.open_session(timeout=self.connect_timeout)  # type: ignore[union-attr]
+            channel.exec_command(command)
         except Exception as exc:
-            self.close()
+            if transport is not None and transport.is_active():
+                raise HostError(
+                    f"{self.spec.address} refused to start a command: {exc}",
+                    hint=f"Check MaxSessions in the sshd_config of {self.spec.host}, and its sshd log.",
+                ) from exc
+            self._drop(client)
             raise HostUnreachable(
                 f"lost the connection to {self.spec.address}: {exc}", hint="Check the network and the host, then retry."
             ) from exc
-        try:
-            return self._stream(channel, stdin, deadline, on_output)
-        finally:
-            channel.close()
+        return channel
+
+    def _drop(self, client: paramiko.SSHClient) -> None:
+        """Forget a dead connection, unless another thread has already replaced it."""
+        with self._lock:
+            if self._client is client:
+                self._client = None
+        client.close()
 
     def _stream(
         self, channel: paramiko.Channel, stdin: bytes | None, deadline: float | None, on_output: OutputCallback | None
@@ -273,11 +303,11 @@ class SSHHost(PosixHost):
                 raise Overran
             if not progressed:
                 time.sleep(_POLL_SECONDS)
+        rc = channel.recv_exit_status()
         transport = channel.get_transport()
-        if not channel.exit_status_ready() and (transport is None or not transport.is_active()):
-            self.close()
+        if rc < 0 and (transport is None or not transport.is_active()):
             raise HostUnreachable(
                 f"lost the connection to {self.spec.address} while a command ran",
                 hint="Check the network and the host; the command may or may not have finished there.",
             )
-        return RawResult(channel.recv_exit_status(), stdout.data(), stderr.data())
+        return RawResult(rc, stdout.data(), stderr.data())

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
+import signal
 import socket
 import threading
 import time
@@ -251,15 +253,56 @@ def test_connection_is_lazy_and_reopens_after_close(sshd_server: SSHServer, know
     assert known_hosts.exists()
 
 
-def test_commands_can_run_from_several_threads_on_one_host(host: SSHHost) -> None:
+def test_more_commands_at_once_than_sshd_allows_sessions_all_run(host: SSHHost) -> None:
     outputs: dict[int, str] = {}
 
     def work(number: int) -> None:
-        outputs[number] = host.run(["echo", str(number)]).stdout
+        outputs[number] = host.run(["sh", "-c", 'sleep 0.2; echo "$0"', str(number)]).stdout
 
-    threads = [threading.Thread(target=work, args=(number,)) for number in range(4)]
+    threads = [threading.Thread(target=work, args=(number,)) for number in range(11)]
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join(10)
-    assert outputs == {number: f"{number}\n" for number in range(4)}
+        thread.join(20)
+    assert outputs == {number: f"{number}\n" for number in range(11)}
+
+
+def test_a_command_ended_by_a_signal_has_no_exit_status_and_check_says_so(host: SSHHost) -> None:
+    assert host.run("kill -9 $$", check=False).rc == -1
+    with pytest.raises(CommandFailed, match="no exit status") as failed:
+        host.run("kill -9 $$")
+    assert failed.value.rc == -1
+
+
+def test_losing_the_connection_during_a_command_is_host_unreachable(
+    sshd_server: SSHServer, known_hosts: Path, tmp_path: Path
+) -> None:
+    sshd = start_sshd(tmp_path / "sshd", free_port(), sshd_server.authorized_keys)
+    try:
+        with SSHHost(f"127.0.0.1:{sshd.port}", identity=sshd_server.client_key, known_hosts=known_hosts) as ssh_host:
+            ssh_host.run(["true"])
+            connections = _children(sshd.process.pid)
+            threading.Timer(0.3, lambda: [os.kill(pid, signal.SIGKILL) for pid in connections]).start()
+            started = time.monotonic()
+            with pytest.raises(HostUnreachable, match="lost the connection"):
+                ssh_host.run(["sleep", "5"])
+            assert time.monotonic() - started < 3
+    finally:
+        sshd.stop()
+    assert connections
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is pid: for sshd, one per open connection."""
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                children.append(int(stat.parent.name))
+    return children
+
+
+def test_an_unknown_host_name_is_unreachable_naming_it(known_hosts: Path) -> None:
+    with pytest.raises(HostUnreachable, match=r"cannot resolve the host name no-such-host\.invalid") as unreachable:
+        SSHHost("no-such-host.invalid", known_hosts=known_hosts).run(["true"])
+    assert "DNS" in unreachable.value.hint

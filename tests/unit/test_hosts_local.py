@@ -51,6 +51,12 @@ def test_a_missing_program_fails_like_a_shell_would() -> None:
     assert result.rc == 127 and "sparkctl-no-such-program" in result.stderr
 
 
+def test_a_command_killed_by_a_signal_exits_128_plus_the_signal_as_a_shell_reports_it() -> None:
+    assert host.run("kill -9 $$", check=False).rc == 128 + 9
+    with pytest.raises(CommandFailed, match=r"exit code 143 \(SIGTERM\)"):
+        host.run("kill -TERM $$")
+
+
 def test_stdin_and_large_output_flow_together_without_deadlock() -> None:
     payload = os.urandom(2_000_000)
     result = host.run(["sh", "-c", "cat; cat /dev/null >&2"], input=payload.hex())
@@ -349,6 +355,15 @@ def test_local_hosts_satisfy_the_host_protocol_and_open_host_picks_them() -> Non
     assert isinstance(local, Host)
     with local as same:
         assert same is local
+
+
+def test_ssh_hosts_record_host_keys_in_sparkctl_config_dir_by_default(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    ssh_host = open_host("spark@spark-01:2222")
+    assert ssh_host.known_hosts == tmp_path / "xdg" / "sparkctl" / "known_hosts"  # type: ignore[attr-defined]
+    assert ssh_host.name == "spark@spark-01:2222"
 
 
 def test_importing_hosts_does_not_import_paramiko() -> None:

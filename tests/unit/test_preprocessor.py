@@ -179,6 +179,11 @@ def test_linking_resolves_calls_and_bases_across_files_and_drops_builtins() -> N
     assert ("pkg.b", False) in imports
 
 
+def test_a_package_importing_its_own_name_makes_no_self_loop() -> None:
+    linked = link([parse_file("pkg/__init__.py", b"from pkg import sub\n"), parse_file("pkg/sub.py", b"x = 1\n")])
+    assert all(r.source != r.target for f in linked for r in f.relationships)
+
+
 def test_external_imports_are_kept_and_marked() -> None:
     linked = link([parse_file("m.py", b"import requests\n")])
     assert [(r.target, r.external) for r in linked[0].relationships if r.kind == "imports"] == [("requests", True)]

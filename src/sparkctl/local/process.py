@@ -23,7 +23,7 @@ class ProcessSpec:
 
     name: str
     argv: Sequence[str]
-    port: int
+    port: int | None
     log_path: Path
     ready: Probe
     env: dict[str, str] = field(default_factory=dict)
@@ -57,7 +57,8 @@ class ManagedProcess:
         """Start the process and return once its readiness probe passes."""
         if self.running:
             return
-        ensure_port_free(self.spec.port, self.spec.name)
+        if self.spec.port is not None:
+            ensure_port_free(self.spec.port, self.spec.name)
         if self.spec.prepare is not None:
             self.spec.prepare()
         self.spec.log_path.parent.mkdir(parents=True, exist_ok=True)

@@ -75,6 +75,8 @@ def link(files: list[ParsedFile]) -> list[ParsedFile]:
 
 def _relationship(index: SymbolIndex, reference: Reference, module: str, parsed: ParsedFile) -> Relationship | None:
     if reference.kind == "imports":
+        if reference.target == reference.source:
+            return None
         internal = reference.target if reference.target in index.names else None
         return Relationship.model_construct(
             source=reference.source,

@@ -3,17 +3,29 @@
 The format is found from the content, not the name: tar (plain, gzip, bzip2, xz) or zip.
 
 The whole archive is refused (ArchiveError, the reason in the message) when it is hostile or broken:
-- a member path that is absolute, has a drive letter, or climbs out with `..` (zip slip, also with `\\`);
-- a symbolic or hard link, a device file or a FIFO;
-- more regular files than `max_files`;
-- more than `max_total_bytes` once decompressed, or a compression ratio above `max_ratio` (a bomb):
-  sizes are counted on the bytes actually produced, read in bounded pieces, never on headers alone;
-- a corrupt or truncated archive, or a format that is none of the above.
+- "member ... has an absolute path": a leading `/` or `\\`, or a drive letter (`C:`);
+- "member ... escapes the archive with '..'": a `..` component, also spelt with `\\` (zip slip);
+- "... is a link": a symbolic or hard link (even one that points inside the archive);
+- "... is a device or FIFO";
+- "member ... appears more than once": two members that name the same file make the content ambiguous;
+- "more than N files": counted on regular files, wherever they are;
+- "more than N bytes once decompressed": counted on the bytes actually produced, read in bounded pieces;
+  a zip is also refused up front when the sizes its directory declares add up to more;
+- "its xz stream needs more than 128 MiB to decompress": an xz header asking for a huge dictionary;
+- "compression ratio over N:1": overall, once more than 16 MiB came out, on the bytes actually produced;
+  for a zip also per member, on its declared sizes. A bomb is stopped while it inflates, never inflated whole;
+- "corrupt archive: ...": a bad gzip/bzip2/xz stream, a truncated tar or one with a broken header, a zip
+  with a bad CRC (how a zip header lying about its size shows up: reads stop at the declared size);
+- "not an archive sparkctl can read": anything else, naming what it looks like (7z, RAR, PDF, text, ...).
 
-Single members are skipped, with a reason, when they are not worth indexing: over `max_file_bytes`
-("too-large"), inside a VCS, dependency or build folder ("vcs-or-dependency-dir"), binary or minified
-(see sparkctl.codebase), or named with bytes that are not UTF-8 ("undecodable-name"). An empty
-archive extracts to no files.
+Single members are skipped, with a reason, when they are not worth indexing or cannot be read safely:
+"too-large" (over `max_file_bytes`), "vcs-or-dependency-dir" (inside one of codebase.SKIPPED_DIRS),
+"binary" and "minified" (codebase.text_skip_reason), "undecodable-name" (a name whose bytes are not
+UTF-8: rather than guess an encoding, the file is left out and listed with its bytes escaped),
+"encrypted" (a password-protected zip member), "unsupported-compression" (a zip member neither stored nor
+deflated: the standard library cannot bound how much a bzip2 or LZMA member inflates in one read).
+Folders are ignored; an empty archive extracts to no files. Paths come back relative and POSIX, without
+a leading `./`.
 """
 
 from __future__ import annotations
@@ -24,38 +36,76 @@ import io
 import lzma
 import re
 import stat
+import struct
 import tarfile
 import zipfile
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import PurePosixPath
-from typing import IO
+from typing import IO, Protocol
 
 from sparkctl.codebase import MAX_FILE_BYTES, skipped_dir, text_skip_reason
 from sparkctl.errors import ArchiveError
 
-_HINT = "Pack the repository again (sparkctl ingest packs it safely)."
+_HINT = "Pack the repository again with `sparkctl ingest`, which leaves out what the worker refuses."
 _RATIO_FLOOR = 16 * 1024 * 1024
 """Below this much output a high ratio is harmless and common (tar headers of many tiny files), so it is not checked."""
+_CHUNK = 1024 * 1024
+_PIECE = 64 * 1024
+"""Zip members are read this much at a time, each piece charged to the budget as it comes out."""
+_XZ_MEMORY = 128 * 1024 * 1024
+"""Enough for any `xz -9e` stream (64 MiB dictionary); a header asking for more is refused, not allocated."""
 _DRIVE = re.compile(r"^[A-Za-z]:")
+_READABLE_ZIP_METHODS = frozenset({zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED})
+_CORRUPT = (
+    tarfile.TarError,
+    zipfile.BadZipFile,
+    zlib.error,
+    lzma.LZMAError,
+    struct.error,
+    EOFError,
+    OSError,
+    ValueError,
+)
+_SIGNATURES: tuple[tuple[bytes, str], ...] = (
+    (b"7z\xbc\xaf\x27\x1c", "a 7z archive"),
+    (b"Rar!\x1a\x07", "a RAR archive"),
+    (b"\x28\xb5\x2f\xfd", "a zstd stream"),
+    (b"\x04\x22\x4d\x18", "an LZ4 stream"),
+    (b"\xed\xab\xee\xdb", "an RPM package"),
+    (b"!<arch>\n", "an ar archive (a .deb?)"),
+    (b"%PDF", "a PDF document"),
+    (b"\x89PNG", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"\x7fELF", "an ELF executable"),
+    (b"MZ", "a Windows executable"),
+)
 
 
 @dataclass(frozen=True)
 class ArchiveLimits:
+    """What an upload may hold; the defaults match the worker's settings."""
+
     max_files: int = 2000
     max_file_bytes: int = MAX_FILE_BYTES
     max_total_bytes: int = 256 * 1024 * 1024
-    max_ratio: float = 200.0
+    max_ratio: float = 100.0
+
+    def __post_init__(self) -> None:
+        if min(self.max_files, self.max_file_bytes, self.max_total_bytes, self.max_ratio) <= 0:
+            raise ValueError(f"archive limits must be positive: {self}")
 
 
 @dataclass
 class Extracted:
+    """The kept files as (path, content) in archive order, and (path, reason) for every file left out."""
+
     files: list[tuple[str, bytes]] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
 
 
 def extract_archive(data: bytes, *, limits: ArchiveLimits = ArchiveLimits()) -> Extracted:
-    """The regular files of an archive as (path, bytes), and what was skipped and why."""
+    """The regular files of an archive, and what was skipped and why; ArchiveError when it is refused."""
     kind = archive_kind(data)
     try:
         if kind == "zip":
@@ -63,8 +113,15 @@ def extract_archive(data: bytes, *, limits: ArchiveLimits = ArchiveLimits()) -> 
         return _extract_tar(data, kind, limits)
     except ArchiveError:
         raise
-    except (tarfile.TarError, zipfile.BadZipFile, zlib.error, lzma.LZMAError, EOFError, OSError, ValueError) as exc:
-        raise ArchiveError(f"corrupt archive: {exc or type(exc).__name__}", hint=_HINT) from None
+    except lzma.LZMAError as exc:
+        if "memory usage limit" in str(exc).lower():
+            raise ArchiveError(
+                f"refused archive: its xz stream needs more than {_XZ_MEMORY // (1024 * 1024)} MiB to decompress",
+                hint=_HINT,
+            ) from None
+        raise ArchiveError(f"corrupt archive: {exc}", hint=_HINT) from None
+    except _CORRUPT as exc:
+        raise ArchiveError(f"corrupt archive: {str(exc) or type(exc).__name__}", hint=_HINT) from None
 
 
 def archive_kind(data: bytes) -> str:
@@ -77,15 +134,28 @@ def archive_kind(data: bytes) -> str:
         return "tar.xz"
     if data.startswith((b"PK\x03\x04", b"PK\x05\x06")):
         return "zip"
-    if len(data) >= 262 and data[257:262] == b"ustar":
+    if data[257:262] == b"ustar":
         return "tar"
     if data and len(data) % 512 == 0 and not data.strip(b"\0"):
         return "tar"
-    preview = data[:16].hex(" ") if data else "nothing"
     raise ArchiveError(
-        f"not an archive sparkctl can read (it starts with {preview})",
+        f"not an archive sparkctl can read: {_looks_like(data)}",
         hint="Send a tar, tar.gz, tar.bz2, tar.xz or zip archive.",
     )
+
+
+def _looks_like(data: bytes) -> str:
+    if not data:
+        return "the upload is empty"
+    preview = data[:8].hex(" ")
+    for magic, name in _SIGNATURES:
+        if data.startswith(magic):
+            return f"it looks like {name} (starts with {preview})"
+    try:
+        data[:512].decode("utf-8")
+    except UnicodeDecodeError:
+        return f"unknown binary data (starts with {preview})"
+    return f"it looks like text (starts with {preview})"
 
 
 class _Budget:
@@ -99,9 +169,7 @@ class _Budget:
     def spend(self, produced: int) -> None:
         self.total += produced
         if self.total > self.limits.max_total_bytes:
-            raise ArchiveError(
-                f"refused archive: more than {self.limits.max_total_bytes} bytes once decompressed", hint=_HINT
-            )
+            raise _too_big(self.limits)
         if self.total > _RATIO_FLOOR and self.total / self.compressed > self.limits.max_ratio:
             raise ArchiveError(
                 f"refused archive: compression ratio over {self.limits.max_ratio:.0f}:1 (a decompression bomb?)",
@@ -112,7 +180,7 @@ class _Budget:
 class _Metered(io.RawIOBase):
     """A decompressing stream whose output is charged to a budget as it is read."""
 
-    def __init__(self, inner: IO[bytes], budget: _Budget) -> None:
+    def __init__(self, inner: IO[bytes] | io.RawIOBase, budget: _Budget) -> None:
         self.inner = inner
         self.budget = budget
 
@@ -120,93 +188,198 @@ class _Metered(io.RawIOBase):
         return True
 
     def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
-        chunk = self.inner.read(min(len(buffer), 1024 * 1024))
+        chunk = self.inner.read(min(len(buffer), _CHUNK))
         self.budget.spend(len(chunk))
         buffer[: len(chunk)] = chunk
         return len(chunk)
 
 
+class _StrictTarInfo(tarfile.TarInfo):
+    """Header parsing that tells a tar's end-of-archive marker from a truncated or broken header.
+
+    tarfile ends quietly at a bad header after the first one, which would silently drop the rest of the archive.
+    """
+
+    @classmethod
+    def fromtarfile(cls, tarfile_: tarfile.TarFile) -> tarfile.TarInfo:
+        try:
+            return super().fromtarfile(tarfile_)
+        except tarfile.EOFHeaderError:
+            raise
+        except (tarfile.EmptyHeaderError, tarfile.TruncatedHeaderError) as exc:
+            if tarfile_.offset == 0:
+                raise
+            raise ArchiveError(
+                f"corrupt archive: truncated tar, it ends inside or before a header ({exc})", hint=_HINT
+            ) from None
+        except tarfile.InvalidHeaderError as exc:
+            if tarfile_.offset == 0:
+                raise
+            raise ArchiveError(
+                f"corrupt archive: broken tar header at byte {tarfile_.offset} ({exc})", hint=_HINT
+            ) from None
+
+
+class _Decompressor(Protocol):
+    eof: bool
+    needs_input: bool
+    unused_data: bytes
+
+    def decompress(self, data: bytes, max_length: int = -1) -> bytes: ...
+
+
+class _Inflating(io.RawIOBase):
+    """A bzip2 or xz stream (or several, one after the other) inflated piece by piece, never more than asked for.
+
+    What bz2.BZ2File and lzma.LZMAFile do, plus a memory limit for xz, whose header may ask for a dictionary
+    of gigabytes that the decoder would allocate before producing a byte.
+    """
+
+    def __init__(self, data: bytes, new_decompressor: Callable[[], _Decompressor]) -> None:
+        self.input = io.BytesIO(data)
+        self.new_decompressor = new_decompressor
+        self.decompressor = new_decompressor()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        chunk = self._inflate(len(buffer))
+        buffer[: len(chunk)] = chunk
+        return len(chunk)
+
+    def _inflate(self, size: int) -> bytes:
+        while True:
+            if self.decompressor.eof:
+                rest = self.decompressor.unused_data or self.input.read(_CHUNK)
+                if not rest:
+                    return b""
+                self.decompressor = self.new_decompressor()
+                try:
+                    chunk = self.decompressor.decompress(rest, size)
+                except (OSError, lzma.LZMAError):
+                    return b""
+            elif self.decompressor.needs_input:
+                compressed = self.input.read(_CHUNK)
+                if not compressed:
+                    raise EOFError("compressed stream ended before the end-of-stream marker was reached")
+                chunk = self.decompressor.decompress(compressed, size)
+            else:
+                chunk = self.decompressor.decompress(b"", size)
+            if chunk:
+                return chunk
+
+
+def _xz_decompressor() -> _Decompressor:
+    return lzma.LZMADecompressor(format=lzma.FORMAT_XZ, memlimit=_XZ_MEMORY)
+
+
 def _decompressed(data: bytes, kind: str, budget: _Budget) -> IO[bytes]:
     """A stream of the decompressed tar; it reads from memory, so closing it is never needed."""
-    raw = io.BytesIO(data)
+    inner: IO[bytes] | io.RawIOBase
     if kind == "tar.gz":
-        inner: IO[bytes] = gzip.GzipFile(fileobj=raw)
+        inner = gzip.GzipFile(fileobj=io.BytesIO(data))
     elif kind == "tar.bz2":
-        inner = bz2.BZ2File(raw)
+        inner = _Inflating(data, bz2.BZ2Decompressor)
     elif kind == "tar.xz":
-        inner = lzma.LZMAFile(raw)  # noqa: SIM115
+        inner = _Inflating(data, _xz_decompressor)
     else:
-        inner = raw
-    return io.BufferedReader(_Metered(inner, budget), buffer_size=1024 * 1024)
+        inner = io.BytesIO(data)
+    return io.BufferedReader(_Metered(inner, budget), buffer_size=_CHUNK)
 
 
 def _extract_tar(data: bytes, kind: str, limits: ArchiveLimits) -> Extracted:
     budget = _Budget(len(data), limits)
     result = Extracted()
-    count = 0
-    with tarfile.open(fileobj=_decompressed(data, kind, budget), mode="r|") as archive:
-        for member in archive:
+    seen: set[str] = set()
+    stream = _decompressed(data, kind, budget)
+    with tarfile.open(
+        fileobj=stream, mode="r|", tarinfo=_StrictTarInfo, encoding="utf-8", errors="surrogateescape"
+    ) as archive:
+        while (member := archive.next()) is not None:
+            # Stream mode keeps every header it read; nothing here needs them, so memory stays flat
+            # however many folders an archive holds.
+            archive.members.clear()
             path = _safe_path(member.name)
             if member.issym() or member.islnk():
                 raise ArchiveError(
-                    f"refused archive: {path} is a link (to {member.linkname!r}); links are not accepted", hint=_HINT
+                    f"refused archive: {_printable(path)} is a link (to {_printable(member.linkname)!r}); "
+                    "links are not accepted",
+                    hint=_HINT,
                 )
-            if member.ischr() or member.isblk() or member.isfifo() or member.isdev():
-                raise ArchiveError(f"refused archive: {path} is a device or FIFO", hint=_HINT)
+            if member.ischr() or member.isblk() or member.isfifo():
+                raise ArchiveError(f"refused archive: {_printable(path)} is a device or FIFO", hint=_HINT)
             if not member.isreg():
                 continue
-            count += 1
-            _check_count(count, limits)
+            _check_new(path, seen, limits)
             reason = _member_skip_reason(path, member.size, limits)
             if reason:
                 result.skipped.append((_printable(path), reason))
                 continue
             reader = archive.extractfile(member)
-            content = reader.read() if reader is not None else b""
-            _keep(result, path, content, limits)
+            _keep(result, path, reader.read() if reader is not None else b"", limits)
     return result
 
 
 def _extract_zip(data: bytes, limits: ArchiveLimits) -> Extracted:
     budget = _Budget(len(data), limits)
     result = Extracted()
+    seen: set[str] = set()
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
-        entries = archive.infolist()
-        regular = [info for info in entries if not info.is_dir()]
-        _check_count(len(regular), limits)
-        for info in regular:
+        members = [info for info in archive.infolist() if not info.is_dir()]
+        if len(members) > limits.max_files:
+            raise _too_many(limits)
+        if sum(info.file_size for info in members) > limits.max_total_bytes:
+            raise _too_big(limits)
+        for info in members:
             path = _safe_path(_zip_name(info))
             mode = info.external_attr >> 16
             if stat.S_ISLNK(mode):
-                raise ArchiveError(f"refused archive: {path} is a link; links are not accepted", hint=_HINT)
-            if mode and not stat.S_ISREG(mode) and stat.S_IFMT(mode):
-                raise ArchiveError(f"refused archive: {path} is a device or FIFO", hint=_HINT)
+                raise ArchiveError(f"refused archive: {_printable(path)} is a link; links are not accepted", hint=_HINT)
+            if stat.S_ISDIR(mode):
+                continue
+            if stat.S_IFMT(mode) and not stat.S_ISREG(mode):
+                raise ArchiveError(f"refused archive: {_printable(path)} is a device or FIFO", hint=_HINT)
+            _check_new(path, seen, limits)
             if info.file_size > _RATIO_FLOOR and info.file_size / max(info.compress_size, 1) > limits.max_ratio:
                 raise ArchiveError(
-                    f"refused archive: {path} has a compression ratio over {limits.max_ratio:.0f}:1 "
+                    f"refused archive: {_printable(path)} has a compression ratio over {limits.max_ratio:.0f}:1 "
                     "(a decompression bomb?)",
                     hint=_HINT,
                 )
-            reason = _member_skip_reason(path, info.file_size, limits)
+            reason = _member_skip_reason(path, info.file_size, limits) or _zip_member_skip_reason(info)
             if reason:
                 result.skipped.append((_printable(path), reason))
                 continue
-            with archive.open(info) as member:
-                content = member.read(limits.max_file_bytes + 1)
-            budget.spend(len(content))
-            if len(content) > limits.max_file_bytes:
-                result.skipped.append((_printable(path), "too-large"))
-                continue
-            _keep(result, path, content, limits)
+            _keep(result, path, _read_member(archive, info, budget, limits), limits)
     return result
+
+
+def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, budget: _Budget, limits: ArchiveLimits) -> bytes:
+    """At most max_file_bytes + 1 bytes of a member, in bounded pieces, each charged to the budget."""
+    pieces: list[bytes] = []
+    size = 0
+    with archive.open(info) as member:
+        while size <= limits.max_file_bytes and (piece := member.read(_PIECE)):
+            budget.spend(len(piece))
+            pieces.append(piece)
+            size += len(piece)
+    return b"".join(pieces)
+
+
+def _zip_member_skip_reason(info: zipfile.ZipInfo) -> str | None:
+    if info.flag_bits & 0x1:
+        return "encrypted"
+    if info.compress_type not in _READABLE_ZIP_METHODS:
+        return "unsupported-compression"
+    return None
 
 
 def _zip_name(info: zipfile.ZipInfo) -> str:
     """The member name; one that was not UTF-8 comes back with surrogate escapes (flag bit 11 unset)."""
     if info.flag_bits & 0x800 or info.filename.isascii():
         return info.filename
-    raw = info.filename.encode("cp437")
-    return raw.decode("utf-8", errors="surrogateescape")
+    return info.filename.encode("cp437").decode("utf-8", errors="surrogateescape")
 
 
 def _safe_path(name: str) -> str:
@@ -214,18 +387,33 @@ def _safe_path(name: str) -> str:
     unified = name.replace("\\", "/")
     if unified.startswith("/") or _DRIVE.match(unified):
         raise ArchiveError(f"refused archive: member {_printable(name)!r} has an absolute path", hint=_HINT)
-    parts = [part for part in PurePosixPath(unified).parts if part not in ("", ".")]
+    parts = [part for part in unified.split("/") if part not in ("", ".")]
     if ".." in parts:
         raise ArchiveError(f"refused archive: member {_printable(name)!r} escapes the archive with '..'", hint=_HINT)
     return "/".join(parts)
 
 
-def _check_count(count: int, limits: ArchiveLimits) -> None:
-    if count > limits.max_files:
-        raise ArchiveError(
-            f"refused archive: more than {limits.max_files} files",
-            hint="Ingest a smaller part of the repository (--include/--exclude), or raise the worker's max_files.",
-        )
+def _check_new(path: str, seen: set[str], limits: ArchiveLimits) -> None:
+    """Counts a regular file: refused past max_files, or when its path was already seen."""
+    if path in seen:
+        raise ArchiveError(f"refused archive: member {_printable(path)!r} appears more than once", hint=_HINT)
+    seen.add(path)
+    if len(seen) > limits.max_files:
+        raise _too_many(limits)
+
+
+def _too_many(limits: ArchiveLimits) -> ArchiveError:
+    return ArchiveError(
+        f"refused archive: more than {limits.max_files} files",
+        hint="Ingest a smaller part of the repository (--include/--exclude), or raise the worker's max_files.",
+    )
+
+
+def _too_big(limits: ArchiveLimits) -> ArchiveError:
+    return ArchiveError(
+        f"refused archive: more than {limits.max_total_bytes} bytes once decompressed",
+        hint="Ingest a smaller part of the repository (--include/--exclude), or raise the worker's max_total_bytes.",
+    )
 
 
 def _member_skip_reason(path: str, size: int, limits: ArchiveLimits) -> str | None:
