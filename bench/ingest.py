@@ -2,7 +2,7 @@
 worker, the preprocessor and LightRAG, each a separate process as `sparkctl local up` runs them, on
 embedded PostgreSQL, Redis and NATS, with the built-in hash embedder (code needs no LLM call).
 
-    python bench/ingest.py [--files 2000] [--runs 3] [--package kubernetes]
+    python bench/ingest.py [--files 2000] [--runs 3] [--package kubernetes] [--vector-index exact|hnsw]
 
 Baseline, in the same process: parsing the same files locally (no services, no storage).
 """
@@ -48,6 +48,7 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=2000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--package", default="kubernetes")
+    parser.add_argument("--vector-index", choices=("exact", "hnsw"), default="exact", help="as `sparkctl local up`")
     args = parser.parse_args()
 
     files = repository(args.package, args.files)
@@ -82,6 +83,7 @@ def main() -> None:
         "SPARKCTL_GRAPH_STORAGE": "networkx",
         "SPARKCTL_DATA_DIR": str(data_dir / "lightrag"),
         "SPARKCTL_PROSE_MODE": "chunks",
+        "SPARKCTL_VECTOR_INDEX": args.vector_index,
     }
     services = [
         service_process("lightrag", port=ports["lightrag"], env={**common, **lightrag_env}, log_dir=data_dir / "logs"),
@@ -116,6 +118,7 @@ def main() -> None:
             f"{'upload → completed (median of ' + str(args.runs) + ')':<44} {median:>8.1f} {len(files) / median:>8.0f} "
             f"{median / local_parse:>11.2f}"
         )
+        print(f"vector index: {args.vector_index}")
         print(f"runs: {', '.join(f'{t:.1f}' for t in times)} s; target: 2000 files in under 60 s on 2 cores")
     finally:
         for process in reversed([*(s.process for s in servers), *services]):

@@ -49,6 +49,6 @@ def text_skip_reason(data: bytes, *, max_bytes: int = MAX_FILE_BYTES) -> str | N
     text = sample.decode("utf-8", errors="replace")
     if sample and text.count("\ufffd") / len(sample) > MAX_INVALID_UTF8_RATIO:
         return "binary"
-    if any(len(line) > MAX_LINE_CHARS for line in text.splitlines()):
+    if max(map(len, text.splitlines()), default=0) > MAX_LINE_CHARS:
         return "minified"
     return None

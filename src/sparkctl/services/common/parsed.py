@@ -1,14 +1,21 @@
 """What the preprocessor makes of a file: entities, relationships and chunks. They travel as JSON
-between the preprocessor, the worker and the LightRAG service."""
+between the preprocessor, the worker and the LightRAG service.
+
+The records inside a file are plain dataclasses: a large repository makes hundreds of thousands of
+them, and building each as a pydantic model cost more than parsing the code. `ParsedFile` validates
+them when it is read back from JSON.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Literal
 
 from pydantic import BaseModel
 
 
-class Chunk(BaseModel):
+@dataclass(slots=True)
+class Chunk:
     id: str
     file: str
     start_line: int
@@ -18,7 +25,8 @@ class Chunk(BaseModel):
     heading: str | None = None
 
 
-class Entity(BaseModel):
+@dataclass(slots=True)
+class Entity:
     name: str
     """Qualified name, unique in a repository: `httpx._client.Client.send`."""
     kind: str
@@ -27,10 +35,11 @@ class Entity(BaseModel):
     end_line: int
     signature: str = ""
     doc: str = ""
-    chunk_ids: list[str] = []
+    chunk_ids: list[str] = field(default_factory=list)
 
 
-class Reference(BaseModel):
+@dataclass(slots=True)
+class Reference:
     """A name as written in a file (a call, a base class, an import), resolved later across the repository."""
 
     source: str
@@ -39,7 +48,8 @@ class Reference(BaseModel):
     line: int
 
 
-class Relationship(BaseModel):
+@dataclass(slots=True)
+class Relationship:
     source: str
     target: str
     kind: Literal["contains", "calls", "inherits", "imports"]

@@ -43,6 +43,9 @@ def lightrag_environment(settings: LightragSettings) -> dict[str, str]:
         "POSTGRES_DATABASE": address.database,
         "POSTGRES_MAX_CONNECTIONS": str(settings.db_max_connections),
         "POSTGRES_CONNECTION_RETRIES": "1",
+        "POSTGRES_VECTOR_INDEX_TYPE": "HNSW" if settings.vector_index == "hnsw" else "",
+        "POSTGRES_HNSW_M": str(settings.hnsw_m),
+        "POSTGRES_HNSW_EF": str(settings.hnsw_ef_construction),
     }
     if address.sslmode:
         env["POSTGRES_SSL_MODE"] = address.sslmode
@@ -71,6 +74,10 @@ def apply_lightrag_environment(settings: LightragSettings) -> None:
     being rebuilt deadlocks (`PostgreSQLDB._ensure_pool` holds `_pool_reconnect_lock` while `initdb`'s
     retry hook `_reset_pool` waits for it), so a request made while PostgreSQL is down would hang for
     ever. With one attempt it fails at once (503), and asyncpg's pool reconnects once PostgreSQL is back.
+
+    An empty POSTGRES_VECTOR_INDEX_TYPE makes LightRAG create no vector index (`vector_index = "exact"`).
+    Maintaining a 1024-dimensional HNSW index is most of the cost of indexing code (bench/ingest.py), while
+    an exact scan of a few tens of thousands of vectors answers as fast as the index does.
     """
     os.environ.update(lightrag_environment(settings))
     for name in WORKSPACE_OVERRIDES:

@@ -31,6 +31,13 @@ class LightragSettings(ServiceSettings, LlmSettings):
         default="extract",
         description="extract: the LLM extracts entities from prose; chunks: prose is indexed as chunks only",
     )
+    vector_index: Literal["hnsw", "exact"] = Field(
+        default="hnsw",
+        description="hnsw: approximate search through a pgvector HNSW index (large workspaces); exact: no index, "
+        "a full scan per query (exact results; indexing several times faster, for laptop-sized workspaces)",
+    )
+    hnsw_m: int = Field(default=16, ge=2, le=100, description="HNSW links per node (pgvector's m)")
+    hnsw_ef_construction: int = Field(default=64, ge=4, le=1000, description="HNSW build candidate list size")
     llm_max_async: int = Field(default=4, ge=1, description="concurrent LLM calls per workspace")
     db_max_connections: int = Field(default=16, ge=2, description="LightRAG's PostgreSQL pool, shared by workspaces")
     max_body_bytes: int = Field(default=256 * 1024 * 1024, ge=1024, description="largest request body accepted")

@@ -10,14 +10,14 @@ from typing import Any
 
 import httpx
 from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Request
-from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field, model_validator
 
 from sparkctl.errors import SparkctlError
 from sparkctl.services.common.parsed import ParsedFile
 from sparkctl.services.common.remote import LightragClient
 from sparkctl.services.common.workspaces import InvalidWorkspace, validate_workspace
-from sparkctl.services.preprocessor.parse import custom_kg, link, parse_file
+from sparkctl.services.preprocessor.parse import custom_kg, link
+from sparkctl.services.preprocessor.pool import ParserPool
 from sparkctl.services.preprocessor.settings import PreprocessorSettings
 
 router = APIRouter()
@@ -66,8 +66,9 @@ def settings_of(request: Request) -> PreprocessorSettings:
     return request.app.state.settings  # type: ignore[no-any-return]
 
 
-def _parse_all(files: list[FileIn], max_file_bytes: int) -> list[ParsedFile]:
-    return [parse_file(item.path, item.data(), max_file_bytes=max_file_bytes) for item in files]
+async def _parse_all(request: Request, files: list[FileIn]) -> list[ParsedFile]:
+    pool: ParserPool = request.app.state.pool
+    return await pool.parse([(item.path, item.data()) for item in files], settings_of(request).max_file_bytes)
 
 
 @router.get("/health")
@@ -76,15 +77,17 @@ async def health() -> dict[str, str]:
 
 
 @router.post("/parse", response_model=ParsedFile)
-async def parse_one(item: FileIn, settings: PreprocessorSettings = Depends(settings_of)) -> ParsedFile:
-    return (await run_in_threadpool(_parse_all, [item], settings.max_file_bytes))[0]
+async def parse_one(request: Request, item: FileIn) -> ParsedFile:
+    return (await _parse_all(request, [item]))[0]
 
 
 @router.post("/parse/batch", response_model=BatchOut)
-async def parse_batch(batch: BatchIn, settings: PreprocessorSettings = Depends(settings_of)) -> BatchOut:
+async def parse_batch(
+    request: Request, batch: BatchIn, settings: PreprocessorSettings = Depends(settings_of)
+) -> BatchOut:
     if len(batch.files) > settings.max_batch_files:
         raise HTTPException(413, f"{len(batch.files)} files in one batch; the limit is {settings.max_batch_files}")
-    return BatchOut(files=await run_in_threadpool(_parse_all, batch.files, settings.max_file_bytes))
+    return BatchOut(files=await _parse_all(request, batch.files))
 
 
 @router.post("/ingest", response_model=IngestOut)
@@ -99,7 +102,7 @@ async def ingest(
         workspace = validate_workspace(workspace_header)
     except InvalidWorkspace as exc:
         raise HTTPException(400, f"{exc.message}: {exc.hint}") from None
-    parsed = await run_in_threadpool(_parse_all, batch.files, settings.max_file_bytes)
+    parsed = await _parse_all(request, batch.files)
     usable = [item for item in parsed if not item.skipped and not item.error]
     code = link([item for item in usable if item.kind == "code"])
     lightrag = LightragClient(request.app.state.http, settings.lightrag_url)
@@ -124,9 +127,13 @@ async def ingest(
 def create_app(settings: PreprocessorSettings) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with httpx.AsyncClient(timeout=httpx.Timeout(settings.request_timeout, connect=5.0)) as http:
-            app.state.http = http
-            yield
+        app.state.pool = ParserPool(settings.workers)
+        try:
+            async with httpx.AsyncClient(timeout=httpx.Timeout(settings.request_timeout, connect=5.0)) as http:
+                app.state.http = http
+                yield
+        finally:
+            app.state.pool.close()
 
     app = FastAPI(title="sparkctl preprocessor", version="1", lifespan=lifespan)
     app.state.settings = settings

@@ -36,9 +36,7 @@ def code_chunks(
     ranges: list[tuple[int, int]] = []
     _cover(lines, 1, len(lines), sorted(spans, key=lambda s: s.start), budget, tokens, ranges)
     return [
-        Chunk.model_construct(
-            id=chunk_id(path, content), file=path, start_line=start, end_line=end, content=content, language=language
-        )
+        Chunk(id=chunk_id(path, content), file=path, start_line=start, end_line=end, content=content, language=language)
         for start, end in ranges
         if (content := "".join(lines[start - 1 : end])).strip()
     ]
@@ -77,6 +75,9 @@ def _lines_under_budget(
     lines: list[str], start: int, end: int, budget: int, tokens: TokenCounter, out: list[tuple[int, int]]
 ) -> None:
     """Whole lines, grouped greedily up to the budget (a single longer line is a chunk of its own)."""
+    if _fits(lines, start, end, budget, tokens):
+        out.append((start, end))
+        return
     group_start, size = start, 0
     for number in range(start, end + 1):
         cost = tokens(lines[number - 1])

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
-from typing import Any
+from typing import Any, Literal
 
 from sparkctl.services.common.parsed import Entity, Reference, Relationship
 from sparkctl.services.preprocessor.languages import query_for
@@ -122,6 +122,9 @@ _NAME_TYPES = frozenset(
     }
 )
 _SPACE = re.compile(r"\s+")
+_SCOPE_SEPARATOR = re.compile(r"::|\.|->")
+_COMMENT_OPENING = re.compile(r"^[ \t]*(//+!?|/\*+!?|\*/|\*|#)[ \t]?", re.M)
+_COMMENT_CLOSING = re.compile(r"[ \t]*\*+/[ \t]*$", re.M)
 MAX_DOC = 600
 MAX_SIGNATURE = 300
 
@@ -205,6 +208,14 @@ class _Walk:
         self.spans: list[Span] = []
         self.type_scopes: set[str] = set()
         """Qualified names whose functions are methods: classes, structs, traits, Rust impl targets."""
+        self._referenced: set[tuple[str, str, str]] = set()
+
+    def refer(self, source: str, target: str, kind: Literal["calls", "inherits", "imports"], line: int) -> None:
+        """Record a reference, once per source, target and kind (the first line it appears on)."""
+        key = (source, target, kind)
+        if key not in self._referenced:
+            self._referenced.add(key)
+            self.references.append(Reference(source=source, target=target, kind=kind, line=line))
 
     def text(self, node: Node) -> str:
         return self.source[node.start_byte : node.end_byte].decode("utf-8", errors="replace")
@@ -213,7 +224,7 @@ class _Walk:
         """One pass over the query's captures, in document order; a stack of byte ranges gives each its scope."""
         lines = self.source.count(b"\n") + 1
         self.entities.append(
-            Entity.model_construct(
+            Entity(
                 name=self.module,
                 kind="module",
                 file=self.path,
@@ -247,14 +258,7 @@ class _Walk:
         if callee is None:
             return
         target = self.text(callee) if node.type != "method_invocation" else self._java_call(node)
-        self.references.append(
-            Reference.model_construct(
-                source=frame.owner or self.module,
-                target=_SPACE.sub("", target)[:200],
-                kind="calls",
-                line=node.start_point[0] + 1,
-            )
-        )
+        self.refer(frame.owner or self.module, "".join(target.split())[:200], "calls", node.start_point[0] + 1)
 
     def _definition(self, node: Node, kind: str, frame: _Frame) -> _Frame | None:
         name = self._name(node)
@@ -276,7 +280,7 @@ class _Walk:
         body = node.child_by_field_name("body")
         start, end = node.start_point[0] + 1, node.end_point[0] + 1
         self.entities.append(
-            Entity.model_construct(
+            Entity(
                 name=qualified,
                 kind=kind,
                 file=self.path,
@@ -287,14 +291,12 @@ class _Walk:
             )
         )
         self.relationships.append(
-            Relationship.model_construct(source=scope, target=qualified, kind="contains", file=self.path, line=start)
+            Relationship(source=scope, target=qualified, kind="contains", file=self.path, line=start)
         )
         for child in node.named_children:
             if child.type in self.spec.bases:
                 for base in _base_names(self, child):
-                    self.references.append(
-                        Reference.model_construct(source=qualified, target=base, kind="inherits", line=start)
-                    )
+                    self.refer(qualified, base, "inherits", start)
         span = Span(start, end)
         frame.spans.append(span)
         return _Frame(end=node.end_byte, scope=qualified, owner=qualified, spans=span.children)
@@ -310,14 +312,7 @@ class _Walk:
             inner = f"{frame.scope}.{name}" if name else frame.scope
         trait = node.child_by_field_name("trait")
         if trait is not None and name:
-            self.references.append(
-                Reference.model_construct(
-                    source=inner,
-                    target=_last_identifier(self.text(trait)),
-                    kind="inherits",
-                    line=node.start_point[0] + 1,
-                )
-            )
+            self.refer(inner, _last_identifier(self.text(trait)), "inherits", node.start_point[0] + 1)
         return _Frame(end=node.end_byte, scope=inner, owner=frame.owner, spans=frame.spans)
 
     def _name(self, node: Node) -> str | None:
@@ -372,7 +367,7 @@ class _Walk:
         for local, target in _imports_of(self, node):
             if local:
                 self.imports[local] = target
-            self.references.append(Reference.model_construct(source=source, target=target, kind="imports", line=line))
+            self.refer(source, target, "imports", line)
 
     def _java_call(self, node: Node) -> str:
         obj = node.child_by_field_name("object")
@@ -385,17 +380,19 @@ def extract_code(path: str, language: str, source: bytes, tree: Any) -> CodeFact
 
 
 def _last_identifier(text: str) -> str:
-    return re.split(r"::|\.|->", text.strip())[-1].strip("*& ")
+    return _SCOPE_SEPARATOR.split(text.strip())[-1].strip("*& ")
 
 
 def _clean_doc(text: str) -> str:
     text = text.strip()
+    if not text:
+        return ""
     for quote in ('"""', "'''", '"', "'"):
         if text.startswith(quote) and text.endswith(quote) and len(text) >= 2 * len(quote):
             text = text[len(quote) : -len(quote)]
             break
-    lines = [re.sub(r"^\s*(//+!?|/\*+!?|\*/|\*|#)\s?", "", line) for line in text.splitlines()]
-    lines = [re.sub(r"\s*\*+/\s*$", "", line).rstrip() for line in lines]
+    text = _COMMENT_CLOSING.sub("", _COMMENT_OPENING.sub("", text[: MAX_DOC * 4]))
+    lines = [line.rstrip() for line in text.splitlines()]
     return "\n".join(line for line in lines if line.strip() not in ("", "*/")).strip()[:MAX_DOC]
 
 

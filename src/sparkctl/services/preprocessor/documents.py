@@ -45,7 +45,7 @@ def document_chunks(
             content = "".join(block).strip()
             if content:
                 chunks.append(
-                    Chunk.model_construct(
+                    Chunk(
                         id=chunk_id(path, content),
                         file=path,
                         start_line=start,

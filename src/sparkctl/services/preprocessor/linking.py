@@ -13,6 +13,8 @@ from collections import defaultdict
 
 from sparkctl.services.common.parsed import ParsedFile, Reference, Relationship
 
+SELF_PREFIXES = ("self.", "this.", "super().", "Self::", "self::", "this->")
+
 
 class SymbolIndex:
     """Every entity of a repository by qualified name, and by simple name."""
@@ -34,11 +36,11 @@ class SymbolIndex:
 
     def resolve(self, reference: Reference, module: str, imports: dict[str, str]) -> str | None:
         target = reference.target
-        for prefix in ("self.", "this.", "super().", "Self::", "self::", "this->"):
-            if target.startswith(prefix):
-                owner = _owner_type(reference.source, self.names)
-                found = f"{owner}.{target[len(prefix) :]}" if owner else None
-                return found if found in self.names else None
+        if target.startswith(SELF_PREFIXES):
+            prefix = next(prefix for prefix in SELF_PREFIXES if target.startswith(prefix))
+            owner = _owner_type(reference.source, self.names)
+            found = f"{owner}.{target[len(prefix) :]}" if owner else None
+            return found if found in self.names else None
         target = target.replace("::", ".").replace("->", ".")
         head, _, rest = target.partition(".")
         candidates = []
@@ -78,7 +80,7 @@ def _relationship(index: SymbolIndex, reference: Reference, module: str, parsed:
         if reference.target == reference.source:
             return None
         internal = reference.target if reference.target in index.names else None
-        return Relationship.model_construct(
+        return Relationship(
             source=reference.source,
             target=internal or reference.target,
             kind="imports",
@@ -89,7 +91,7 @@ def _relationship(index: SymbolIndex, reference: Reference, module: str, parsed:
     resolved = index.resolve(reference, module, parsed.imports)
     if resolved is None or resolved == reference.source:
         return None
-    return Relationship.model_construct(
+    return Relationship(
         source=reference.source, target=resolved, kind=reference.kind, file=parsed.path, line=reference.line
     )
 

@@ -3,12 +3,13 @@ linked; linked files turned into LightRAG's custom knowledge graph."""
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 from collections.abc import Iterable
 from typing import Any
 
 from sparkctl.codebase import MAX_FILE_BYTES, text_skip_reason
-from sparkctl.services.common.parsed import Entity, ParsedFile
+from sparkctl.services.common.parsed import Chunk, Entity, ParsedFile
 from sparkctl.services.preprocessor.chunking import DEFAULT_BUDGET, code_chunks
 from sparkctl.services.preprocessor.code import extract_code
 from sparkctl.services.preprocessor.documents import UnreadableDocument, document_chunks
@@ -72,12 +73,20 @@ def parse_file(
     )
 
 
-def _attach_chunks(entities: list[Entity], chunks: list[Any]) -> None:
-    """Each entity cites the chunk holding its first line, and the chunks inside it (a split class)."""
+def _attach_chunks(entities: list[Entity], chunks: list[Chunk]) -> None:
+    """Each entity cites the chunk holding its first line, and the chunks inside it (a split class).
+
+    Chunks come in line order without overlaps, so both are found by bisection.
+    """
+    starts = [chunk.start_line for chunk in chunks]
     for entity in entities:
-        ids = [c.id for c in chunks if c.start_line <= entity.start_line <= c.end_line]
-        ids += [c.id for c in chunks if entity.start_line < c.start_line and c.end_line <= entity.end_line]
-        entity.chunk_ids = list(dict.fromkeys(ids))[:MAX_CHUNKS_PER_ENTITY]
+        index = bisect.bisect_right(starts, entity.start_line) - 1
+        ids = [chunks[index].id] if index >= 0 and chunks[index].end_line >= entity.start_line else []
+        index += 1
+        while index < len(chunks) and chunks[index].end_line <= entity.end_line and len(ids) < MAX_CHUNKS_PER_ENTITY:
+            ids.append(chunks[index].id)
+            index += 1
+        entity.chunk_ids = ids
 
 
 def custom_kg(files: Iterable[ParsedFile]) -> dict[str, list[dict[str, Any]]]:

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import os
+
 from pydantic import Field
 
 from sparkctl.services.common.settings import ServiceSettings, Url
+
+
+def default_workers() -> int:
+    """The CPUs this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 class PreprocessorSettings(ServiceSettings):
@@ -13,3 +20,6 @@ class PreprocessorSettings(ServiceSettings):
     max_file_bytes: int = 1024 * 1024
     max_batch_files: int = Field(default=2000, description="files accepted in one /parse/batch request")
     request_timeout: float = 300.0
+    workers: int = Field(
+        default_factory=default_workers, ge=1, description="processes parsing a batch at once (default: one per CPU)"
+    )

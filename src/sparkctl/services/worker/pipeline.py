@@ -124,7 +124,7 @@ class IngestPipeline:
             await file_index.forget_files(conn, job.workspace, job.source, vanished)
         progress.files_deleted = len(vanished)
 
-        for batch in _batches(to_index, self.settings.batch_files):
+        for batch in _batches(to_index, self.settings.insert_files):
             await self._store(job, batch, progress)
             async with self.pool.connection() as conn:
                 await file_index.record_files(

@@ -21,6 +21,12 @@ class WorkerSettings(ServiceSettings):
     max_file_bytes: int = 1024 * 1024
     max_total_bytes: int = 256 * 1024 * 1024
     batch_files: int = Field(default=200, ge=1, description="files sent to the preprocessor per request")
+    insert_files: int = Field(
+        default=500,
+        ge=1,
+        description="code files stored in LightRAG per insert; each insert ends with a write of the whole graph "
+        "(a GraphML file in the local stack), so fewer, larger inserts index faster and report progress less often",
+    )
     request_timeout: float = 300.0
 
     @property
