@@ -16,6 +16,9 @@ Patterns (`include`, `exclude`) are gitignore patterns relative to the root: `*.
 
 The archive is deterministic: regular files only, sorted by path, mtime 0, owner 0:0, mode 0644, and a gzip
 header without name or time, so the same tree packs to the same bytes and the same sha256.
+
+Files named on their own (`sparkctl ingest notes.md paper.pdf`) are not packed: read_document reads each one as
+it is, and the server decides what it can use.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import mimetypes
 import os
 import stat
 import tarfile
@@ -44,6 +48,8 @@ _COMPRESS_LEVEL = 6
 _MAX_IGNORE_FILE_BYTES = 1024 * 1024
 _OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
 """A file swapped for a link or a FIFO after the scan is neither followed nor waited on."""
+
+_CONTENT_TYPES = {".md": "text/markdown", ".markdown": "text/markdown", ".pdf": "application/pdf"}
 
 _Rules = tuple[tuple[str, GitIgnoreSpec], ...]
 """The ignore files that apply in a folder, root first: (the folder's path with a trailing "/", its patterns)."""
@@ -91,6 +97,58 @@ class PackResult:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+@dataclass(frozen=True)
+class Document:
+    """One file to upload as a document: its name (without folders), content and content type."""
+
+    name: str
+    data: bytes
+    content_type: str
+
+
+def split_sources(paths: Sequence[Path]) -> tuple[list[Path], list[Path]]:
+    """(folders, files) among `paths`, in the order given; anything else is an error naming it."""
+    folders: list[Path] = []
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            folders.append(path)
+        elif path.is_file():
+            files.append(path)
+        elif path.exists():
+            raise SparkctlError(f"{path} is neither a folder nor a regular file", hint="Give folders or files.")
+        else:
+            raise SparkctlError(f"{path} does not exist", hint="Give the folders and files to ingest.")
+    return folders, files
+
+
+def codebase_name(root: Path) -> str:
+    """The name a folder is ingested under; ingesting it again under the same name is incremental."""
+    return Path(root).resolve().name or "codebase"
+
+
+def read_document(path: Path) -> Document:
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise SparkctlError(f"cannot read {path}: {exc.strerror}", hint="Check the file's permissions.") from None
+    if not data:
+        raise SparkctlError(f"{path} is empty", hint="Give files with content.")
+    return Document(path.name, data, _content_type(path.name, data))
+
+
+def _content_type(name: str, data: bytes) -> str:
+    """Informative only (the server goes by the name): PDF, Markdown, another text type, or text by content."""
+    known = _CONTENT_TYPES.get(PurePosixPath(name).suffix.lower())
+    if known:
+        return known
+    guessed = mimetypes.guess_type(name)[0]
+    if guessed and guessed.startswith("text/"):
+        return guessed
+    return "application/octet-stream" if text_skip_reason(data, max_bytes=len(data)) else "text/plain"
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from sparkctl.errors import ConfigError, SparkctlError
-from sparkctl.pack import PackProgress, PackResult, pack_directory
+from sparkctl.pack import PackProgress, PackResult, codebase_name, pack_directory, read_document, split_sources
 from sparkctl.services.worker.archive import extract_archive
 
 SOURCE = b"def main():\n    return 1\n"
@@ -303,3 +303,55 @@ def test_nothing_to_pack_through_include_points_at_the_patterns(tmp_path: Path) 
         pack_directory(tmp_path, include=["*.rs"])
     assert caught.value.message == f"nothing to pack in {tmp_path}: every entry was left out (1 not-included)"
     assert caught.value.hint.startswith("Check the include patterns")
+
+
+def test_sources_split_into_folders_and_files_in_the_order_given(tmp_path: Path) -> None:
+    write(tmp_path, {"repo/a.py": SOURCE, "notes.md": "# n\n", "paper.pdf": b"%PDF-1.4"})
+    paths = [tmp_path / "notes.md", tmp_path / "repo", tmp_path / "paper.pdf"]
+    assert split_sources(paths) == ([tmp_path / "repo"], [tmp_path / "notes.md", tmp_path / "paper.pdf"])
+
+
+def test_a_missing_source_is_an_error_naming_it(tmp_path: Path) -> None:
+    with pytest.raises(SparkctlError) as caught:
+        split_sources([tmp_path, tmp_path / "gone.md"])
+    assert caught.value.message == f"{tmp_path / 'gone.md'} does not exist"
+
+
+def test_a_fifo_is_not_a_source(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "pipe")
+    with pytest.raises(SparkctlError) as caught:
+        split_sources([tmp_path / "pipe"])
+    assert caught.value.message == f"{tmp_path / 'pipe'} is neither a folder nor a regular file"
+
+
+def test_a_codebase_is_named_after_its_folder_even_when_given_as_dot(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "shop").mkdir()
+    monkeypatch.chdir(tmp_path / "shop")
+    assert codebase_name(Path(".")) == "shop"
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "content_type"),
+    [
+        ("guide.md", b"# Guide\n", "text/markdown"),
+        ("paper.PDF", b"%PDF-1.7\n\0\1", "application/pdf"),
+        ("notes.txt", b"plain\n", "text/plain"),
+        ("main.rs", b"fn main() {}\n", "text/plain"),
+        ("blob.rs", b"\0\1\2", "application/octet-stream"),
+    ],
+)
+def test_a_document_keeps_its_name_and_content_and_gets_a_content_type(
+    tmp_path: Path, name: str, data: bytes, content_type: str
+) -> None:
+    write(tmp_path, {f"docs/{name}": data})
+    document = read_document(tmp_path / "docs" / name)
+    assert (document.name, document.data, document.content_type) == (name, data, content_type)
+
+
+def test_an_empty_document_is_an_error(tmp_path: Path) -> None:
+    write(tmp_path, {"empty.md": b""})
+    with pytest.raises(SparkctlError) as caught:
+        read_document(tmp_path / "empty.md")
+    assert caught.value.message == f"{tmp_path / 'empty.md'} is empty"
