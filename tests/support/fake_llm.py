@@ -7,6 +7,7 @@ platform uses — OpenAI's (/v1/chat/completions, /v1/embeddings, /v1/models) an
 - a LightRAG entity-extraction prompt gets one entity row per capitalised word of the input text,
   in LightRAG's delimiter format, and a relation between neighbours;
 - a keyword-extraction prompt gets JSON keywords;
+- a request with tools whose last user message says "use a tool" gets a call of its first tool;
 - anything else gets "echo: <the last user message>";
 - embeddings come from the feature-hashing embedder, so similar texts are close.
 
@@ -52,6 +53,8 @@ class FakeLLM:
     port: int = field(default_factory=free_port)
     latency: float = 0.0
     fail_with: int | None = None
+    cut_stream: bool = False
+    """Streams stop after their first piece, the connection dropped."""
     requests: list[RecordedRequest] = field(default_factory=list)
 
     @property
@@ -65,6 +68,7 @@ class FakeLLM:
         self.requests.clear()
         self.latency = 0.0
         self.fail_with = None
+        self.cut_stream = False
 
 
 def answer_for(messages: list[dict[str, Any]]) -> str:
@@ -111,9 +115,11 @@ def build_app(state: FakeLLM) -> Starlette:
         if failure:
             return failure
         model, answer = body.get("model", "fake"), answer_for(_messages_of(body))
+        call = tool_call_for(body)
         if not body.get("stream"):
-            return JSONResponse(_completion(model, answer))
-        return StreamingResponse(_openai_stream(model, answer, body), media_type="text/event-stream")
+            return JSONResponse(_completion(model, answer, call))
+        chunks = _openai_stream(model, answer, body, call)
+        return StreamingResponse(_cut(chunks) if state.cut_stream else chunks, media_type="text/event-stream")
 
     async def openai_embeddings(request: Request) -> Response:
         body, failure = await gate(request)
@@ -133,9 +139,11 @@ def build_app(state: FakeLLM) -> Starlette:
             return failure
         model, answer = body.get("model", "fake"), answer_for(_messages_of(body))
         key = "message" if request.url.path == "/api/chat" else "response"
+        call = tool_call_for(body)
         if body.get("stream", True) is False:
-            return JSONResponse(_ollama_final(model, answer, key))
-        return StreamingResponse(_ollama_stream(model, answer, key), media_type="application/x-ndjson")
+            return JSONResponse(_ollama_final(model, "" if call else answer, key, call))
+        chunks = _ollama_stream(model, answer, key, call)
+        return StreamingResponse(_cut(chunks) if state.cut_stream else chunks, media_type="application/x-ndjson")
 
     async def ollama_embed(request: Request) -> Response:
         body, failure = await gate(request)
@@ -164,46 +172,87 @@ def build_app(state: FakeLLM) -> Starlette:
     )
 
 
+def tool_call_for(body: dict[str, Any]) -> dict[str, Any] | None:
+    """A call of the request's first tool, when it has tools and the last user message asks for one."""
+    tools = body.get("tools") or []
+    last_user = next((m for m in reversed(body.get("messages") or []) if m.get("role") == "user"), {})
+    if not tools or "use a tool" not in str(last_user.get("content") or ""):
+        return None
+    return {"name": tools[0]["function"]["name"], "arguments": {"query": "sparkctl"}}
+
+
+async def _cut(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    yield await anext(chunks)
+    raise ConnectionResetError("the test double dropped the stream")
+
+
 def _usage() -> dict[str, int]:
     return {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}
 
 
-def _completion(model: str, answer: str) -> dict[str, Any]:
+def _openai_call(call: dict[str, Any], index: int | None = None) -> dict[str, Any]:
+    arguments = json.dumps(call["arguments"])
+    converted = {"id": "call_fake", "type": "function", "function": {"name": call["name"], "arguments": arguments}}
+    return converted if index is None else {"index": index, **converted}
+
+
+def _completion(model: str, answer: str, call: dict[str, Any] | None = None) -> dict[str, Any]:
+    message: dict[str, Any] = {"role": "assistant", "content": None if call else answer}
+    if call:
+        message["tool_calls"] = [_openai_call(call)]
     return {
         "id": "chatcmpl-fake",
         "object": "chat.completion",
         "created": int(time.time()),
         "model": model,
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": answer}, "finish_reason": "stop"}],
+        "choices": [{"index": 0, "message": message, "finish_reason": "tool_calls" if call else "stop"}],
         "usage": _usage(),
     }
 
 
-async def _openai_stream(model: str, answer: str, body: dict[str, Any]) -> AsyncIterator[bytes]:
+async def _openai_stream(
+    model: str, answer: str, body: dict[str, Any], call: dict[str, Any] | None = None
+) -> AsyncIterator[bytes]:
     base = {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": int(time.time()), "model": model}
-    pieces = [answer[i : i + 8] for i in range(0, len(answer), 8)] or [""]
+    pieces = [] if call else ([answer[i : i + 8] for i in range(0, len(answer), 8)] or [""])
     first = {**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]}
     yield f"data: {json.dumps(first)}\n\n".encode()
     for piece in pieces:
         chunk = {**base, "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]}
         yield f"data: {json.dumps(chunk)}\n\n".encode()
-    last = {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
+    if call:
+        choice = {"index": 0, "delta": {"tool_calls": [_openai_call(call, 0)]}, "finish_reason": None}
+        yield f"data: {json.dumps({**base, 'choices': [choice]})}\n\n".encode()
+    last = {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls" if call else "stop"}]}
     yield f"data: {json.dumps(last)}\n\n".encode()
     if (body.get("stream_options") or {}).get("include_usage"):
         yield f"data: {json.dumps({**base, 'choices': [], 'usage': _usage()})}\n\n".encode()
     yield b"data: [DONE]\n\n"
 
 
-def _ollama_final(model: str, answer: str, key: str) -> dict[str, Any]:
+def _ollama_final(model: str, answer: str, key: str, call: dict[str, Any] | None = None) -> dict[str, Any]:
     content: Any = {"role": "assistant", "content": answer} if key == "message" else answer
-    return {"model": model, "created_at": "2026-01-01T00:00:00Z", key: content, "done": True, "done_reason": "stop"}
+    if call and key == "message":
+        content["tool_calls"] = [{"function": call}]
+    return {
+        "model": model,
+        "created_at": "2026-01-01T00:00:00Z",
+        key: content,
+        "done": True,
+        "done_reason": "stop",
+        "prompt_eval_count": 7,
+        "eval_count": 3,
+    }
 
 
-async def _ollama_stream(model: str, answer: str, key: str) -> AsyncIterator[bytes]:
-    for i in range(0, len(answer), 8):
+async def _ollama_stream(model: str, answer: str, key: str, call: dict[str, Any] | None = None) -> AsyncIterator[bytes]:
+    for i in range(0, 0 if call else len(answer), 8):
         piece = answer[i : i + 8]
         content: Any = {"role": "assistant", "content": piece} if key == "message" else piece
         yield (json.dumps({"model": model, key: content, "done": False}) + "\n").encode()
+    if call:
+        message = {"role": "assistant", "content": "", "tool_calls": [{"function": call}]}
+        yield (json.dumps({"model": model, key: message, "done": False}) + "\n").encode()
     final = _ollama_final(model, "", key)
     yield (json.dumps(final) + "\n").encode()
 

@@ -74,6 +74,40 @@ MIGRATIONS: tuple[Migration, ...] = (
         );
         """,
     ),
+    Migration(
+        2,
+        "chat memory: sessions with summaries (recall), every message",
+        """
+        CREATE EXTENSION IF NOT EXISTS vector;
+
+        CREATE TABLE chat_sessions (
+            workspace text NOT NULL,
+            id text NOT NULL,
+            user_turns integer NOT NULL DEFAULT 0,
+            summary text,
+            summary_embedding vector,
+            summary_turns integer NOT NULL DEFAULT 0,
+            summary_claimed_at timestamptz,
+            archived_turns integer NOT NULL DEFAULT 0,
+            archive_claimed_at timestamptz,
+            created_at timestamptz NOT NULL DEFAULT now(),
+            updated_at timestamptz NOT NULL DEFAULT now(),
+            PRIMARY KEY (workspace, id)
+        );
+        CREATE INDEX chat_sessions_workspace_updated ON chat_sessions (workspace, updated_at DESC);
+
+        CREATE TABLE chat_messages (
+            id bigserial PRIMARY KEY,
+            workspace text NOT NULL,
+            session_id text NOT NULL,
+            role text NOT NULL,
+            content text NOT NULL,
+            created_at timestamptz NOT NULL DEFAULT now(),
+            FOREIGN KEY (workspace, session_id) REFERENCES chat_sessions (workspace, id) ON DELETE CASCADE
+        );
+        CREATE INDEX chat_messages_session ON chat_messages (workspace, session_id, id);
+        """,
+    ),
 )
 
 _LOCK_KEY = 0x5BA2C7

@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator
 
 import httpx
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
+from sparkctl.catalog import load_catalog
 from sparkctl.services.common.database import create_pool
 from sparkctl.services.common.schema import migrate
 from sparkctl.services.orchestrator.auth import KeyRing
+from sparkctl.services.orchestrator.backends import Completions
 from sparkctl.services.orchestrator.errors import install_error_handlers
+from sparkctl.services.orchestrator.memory.factory import build_memory, llm_api_key
 from sparkctl.services.orchestrator.resources import NatsLink, Resources
-from sparkctl.services.orchestrator.routes import health, ingest, jobs
+from sparkctl.services.orchestrator.routes import chat, health, ingest, jobs, sessions
+from sparkctl.services.orchestrator.routing import Router
 from sparkctl.services.orchestrator.settings import OrchestratorSettings
 
 log = logging.getLogger(__name__)
@@ -44,22 +50,32 @@ def create_app(settings: OrchestratorSettings) -> FastAPI:
         )
         nats = NatsLink(settings.nats_url)
         app.state.resources = Resources(pool=pool, redis=redis, nats=nats, http=http)
+        app.state.completions = Completions(http, llm_api_key(settings))
+        app.state.memory = build_memory(settings, catalog, pool, redis, http) if settings.memory else None
+        sweep = asyncio.ensure_future(app.state.memory.sweep()) if app.state.memory else None
         try:
             yield
         finally:
+            if sweep is not None:
+                sweep.cancel()
+            if app.state.memory is not None:
+                await app.state.memory.drain()
             await nats.close()
             await http.aclose()
             await redis.aclose()
             await pool.close()
 
+    catalog = load_catalog(settings.models)
     app = FastAPI(title="sparkctl orchestrator", version="1", lifespan=lifespan)
     app.state.settings = settings
     app.state.keys = keys
+    app.state.router = Router(catalog, settings.llm_url, settings.model_urls)
+    app.state.started = time.time()
     install_error_handlers(app)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware, allow_origins=list(settings.cors_origins), allow_methods=["*"], allow_headers=["*"]
         )
-    for module in (health, ingest, jobs):
+    for module in (health, chat, sessions, ingest, jobs):
         app.include_router(module.router)
     return app

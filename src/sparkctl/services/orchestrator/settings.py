@@ -23,3 +23,21 @@ class OrchestratorSettings(ServiceSettings, LlmSettings):
     cors_origins: tuple[str, ...] = ()
     max_upload_bytes: int = Field(default=256 * 1024 * 1024, description="largest archive or document accepted")
     readiness_timeout: float = 1.0
+    model_urls: dict[str, Url] = Field(
+        default={},
+        description="model name → its server's URL (Ollama, or an OpenAI-compatible /v1 base); others use llm_url",
+    )
+    memory: bool = Field(default=True, description="the three memory tiers on chat requests")
+    working_budget_ms: float = Field(default=50, gt=0, description="time budget of the working-memory lookup")
+    recall_budget_ms: float = Field(default=150, gt=0, description="time budget of the recall lookup")
+    archival_budget_ms: float = Field(default=800, gt=0, description="time budget of the archival (LightRAG) lookup")
+    working_ttl: int = Field(default=7 * 24 * 3600, ge=60, description="seconds a session's turns stay in Redis")
+    working_max_turns: int = Field(default=20, ge=1, description="turns kept in working memory per session")
+    promote_after_turns: int = Field(default=6, ge=1, description="user turns between two summaries of a session")
+    archival_after_turns: int = Field(
+        default=12, ge=1, description="user turns between two insertions of a session's summary into the graph"
+    )
+    recall_top_k: int = Field(default=3, ge=1, description="summaries of other sessions recalled at most")
+    recall_threshold: float = Field(default=0.35, ge=-1, le=1, description="least cosine similarity recalled")
+    archival_top_k: int = Field(default=8, ge=1, description="entities, relations and chunks asked of LightRAG")
+    memory_tokens: int = Field(default=1500, ge=100, description="size of the memory block (estimated tokens)")

@@ -1,0 +1,264 @@
+"""Sending a chat request to its backends, in order, and relaying the answer in OpenAI's format.
+
+A backend that refuses the connection, or answers 5xx (or 404: the model is not there) before the
+first byte, passes the request to the next one. A slow backend is not skipped: it answers 504.
+Once a stream has started, a failure is sent to the client as an error event that ends the stream.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from sparkctl.services.orchestrator.ollama import (
+    finish_reason,
+    ollama_request,
+    openai_completion,
+    openai_tool_calls,
+    usage_of,
+)
+from sparkctl.services.orchestrator.resources import where
+from sparkctl.services.orchestrator.routing import Backend
+
+DONE = b"data: [DONE]\n\n"
+
+
+class BackendError(Exception):
+    """No answer from a backend; `fall_back` says whether the next backend may be tried."""
+
+    def __init__(self, status: int, message: str, *, fall_back: bool, code: str = "backend_unavailable") -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.fall_back = fall_back
+        self.code = code
+
+
+@dataclass
+class Answer:
+    """What the assistant said, gathered while it is relayed, for memory afterwards."""
+
+    parts: list[str] = field(default_factory=list)
+    complete: bool = False
+
+    @property
+    def text(self) -> str:
+        return "".join(self.parts)
+
+
+@dataclass
+class Stream:
+    backend: Backend
+    chunks: AsyncIterator[bytes]
+    answer: Answer
+
+
+class Completions:
+    """Chat completions through the process's shared HTTP client."""
+
+    def __init__(self, http: httpx.AsyncClient, api_key: str | None = None) -> None:
+        self.http = http
+        self.headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+
+    async def complete(
+        self, backends: Sequence[Backend], body: Mapping[str, Any], model: str
+    ) -> tuple[Backend, dict[str, Any], Answer]:
+        """The whole answer from the first backend that gives one, as an OpenAI ChatCompletion."""
+        failures: list[BackendError] = []
+        for backend in backends:
+            try:
+                response = await self._open(backend, body, stream=False)
+                try:
+                    raw = await response.aread()
+                finally:
+                    await response.aclose()
+                completion = self._completion(backend, raw, model)
+            except BackendError as error:
+                if not error.fall_back:
+                    raise
+                failures.append(error)
+                continue
+            message = (completion.get("choices") or [{}])[0].get("message") or {}
+            return backend, completion, Answer([str(message.get("content") or "")], complete=True)
+        raise _exhausted(model, failures)
+
+    async def stream(
+        self, backends: Sequence[Backend], body: Mapping[str, Any], model: str, include_usage: bool
+    ) -> Stream:
+        """A stream from the first backend that starts one: SSE bytes in OpenAI's chunk format."""
+        failures: list[BackendError] = []
+        for backend in backends:
+            try:
+                response = await self._open(backend, body, stream=True)
+            except BackendError as error:
+                if not error.fall_back:
+                    raise
+                failures.append(error)
+                continue
+            answer = Answer()
+            if backend.style == "ollama":
+                events = _relay_ollama(response, model, include_usage, answer)
+            else:
+                events = _relay_openai(response, model, answer)
+            return Stream(backend, _guarded(events, response, backend), answer)
+        raise _exhausted(model, failures)
+
+    async def _open(self, backend: Backend, body: Mapping[str, Any], *, stream: bool) -> httpx.Response:
+        if backend.style == "ollama":
+            url, payload = f"{backend.url}/api/chat", ollama_request(backend, body, stream)
+        else:
+            url, payload = f"{backend.url}/chat/completions", {**body, "model": backend.served_name, "stream": stream}
+        request = self.http.build_request("POST", url, json=payload, headers=self.headers)
+        try:
+            response = await self.http.send(request, stream=True)
+        except httpx.TimeoutException:
+            raise BackendError(
+                504, f"{backend.label} at {where(backend.url)} did not answer in time", fall_back=False,
+                code="backend_timeout",
+            ) from None  # fmt: skip
+        except httpx.TransportError as exc:
+            raise BackendError(
+                503, f"{backend.label} at {where(backend.url)} is unreachable ({type(exc).__name__})", fall_back=True
+            ) from None
+        if response.status_code >= 400:
+            await response.aread()
+            await response.aclose()
+            raise _refused(backend, response)
+        return response
+
+    def _completion(self, backend: Backend, raw: bytes, model: str) -> dict[str, Any]:
+        try:
+            answer = json.loads(raw)
+        except ValueError:
+            raise BackendError(
+                502, f"{backend.label} at {where(backend.url)} answered with something that is not JSON",
+                fall_back=True, code="bad_backend_response",
+            ) from None  # fmt: skip
+        if backend.style == "ollama":
+            return openai_completion(answer, _completion_id(), model)
+        answer["model"] = model
+        return answer  # type: ignore[no-any-return]
+
+
+def _refused(backend: Backend, response: httpx.Response) -> BackendError:
+    reason = _reason(response)
+    place = f"{backend.label} at {where(backend.url)}"
+    if response.status_code >= 500 or response.status_code == 404:
+        return BackendError(502, f"{place} failed: HTTP {response.status_code}: {reason}", fall_back=True)
+    if response.status_code == 429:
+        return BackendError(429, f"{place} is busy: {reason}", fall_back=False, code="backend_busy")
+    return BackendError(400, f"{place} refused the request: {reason}", fall_back=False, code="backend_refused")
+
+
+def _reason(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:200] or response.reason_phrase
+    error = body.get("error") if isinstance(body, dict) else None
+    if isinstance(error, dict):
+        return str(error.get("message") or error)[:300]
+    return str(error or body)[:300]
+
+
+def _exhausted(model: str, failures: list[BackendError]) -> BackendError:
+    status = 503 if all(failure.status == 503 for failure in failures) else 502
+    tried = "; ".join(failure.message for failure in failures) or "no backend is configured"
+    return BackendError(status, f"no backend could answer for model '{model}': {tried}", fall_back=False)
+
+
+def _completion_id() -> str:
+    return f"chatcmpl-{uuid.uuid4().hex[:24]}"
+
+
+def error_event(message: str, code: str = "backend_failed") -> bytes:
+    body = {"error": {"message": message, "type": "api_error", "code": code}}
+    return b"data: " + json.dumps(body).encode() + b"\n\n"
+
+
+def _event(data: Mapping[str, Any]) -> bytes:
+    return b"data: " + json.dumps(data, separators=(",", ":")).encode() + b"\n\n"
+
+
+async def _guarded(events: AsyncIterator[bytes], response: httpx.Response, backend: Backend) -> AsyncIterator[bytes]:
+    """The relayed events; a transport failure midway becomes an error event. The response is always closed."""
+    try:
+        async for event in events:
+            yield event
+    except httpx.HTTPError as exc:
+        yield error_event(f"{backend.label} at {where(backend.url)} failed mid-answer ({type(exc).__name__})")
+    except ValueError:
+        yield error_event(f"{backend.label} at {where(backend.url)} streamed something that is not JSON")
+    finally:
+        await response.aclose()
+
+
+async def _relay_openai(response: httpx.Response, model: str, answer: Answer) -> AsyncIterator[bytes]:
+    async for line in response.aiter_lines():
+        if not line.startswith("data:"):
+            continue
+        data = line[5:].strip()
+        if data == "[DONE]":
+            answer.complete = True
+            yield DONE
+            return
+        event = json.loads(data)
+        if "error" in event:
+            yield _event(event)
+            return
+        event["model"] = model
+        for choice in event.get("choices") or ():
+            content = (choice.get("delta") or {}).get("content")
+            if content:
+                answer.parts.append(content)
+        yield _event(event)
+    yield error_event("the backend ended the stream before it was complete")
+
+
+async def _relay_ollama(
+    response: httpx.Response, model: str, include_usage: bool, answer: Answer
+) -> AsyncIterator[bytes]:
+    completion_id, created = _completion_id(), int(time.time())
+
+    def chunk(delta: dict[str, Any], reason: str | None) -> bytes:
+        choice = {"index": 0, "delta": delta, "finish_reason": reason}
+        return _event({"id": completion_id, "object": "chat.completion.chunk", "created": created, "model": model,
+                       "choices": [choice]})  # fmt: skip
+
+    first, calls_made = True, 0
+    async for line in response.aiter_lines():
+        if not line.strip():
+            continue
+        event = json.loads(line)
+        if event.get("error"):
+            yield error_event(f"the backend failed mid-answer: {event['error']}")
+            return
+        message = event.get("message") or {}
+        delta: dict[str, Any] = {"role": "assistant"} if first else {}
+        first = False
+        if message.get("content"):
+            delta["content"] = message["content"]
+            answer.parts.append(message["content"])
+        if message.get("thinking"):
+            delta["reasoning_content"] = message["thinking"]
+        calls = openai_tool_calls(message.get("tool_calls"), calls_made)
+        if calls:
+            delta["tool_calls"] = calls
+            calls_made += len(calls)
+        if delta:
+            yield chunk(delta, None)
+        if event.get("done"):
+            yield chunk({}, finish_reason(event, calls_made > 0))
+            if include_usage:
+                yield _event({"id": completion_id, "object": "chat.completion.chunk", "created": created,
+                              "model": model, "choices": [], "usage": usage_of(event)})  # fmt: skip
+            answer.complete = True
+            yield DONE
+            return
+    yield error_event("the backend ended the stream before it was complete")

@@ -1,0 +1,57 @@
+"""Building the orchestrator's memory from its settings and models.toml."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import httpx
+from psycopg_pool import AsyncConnectionPool
+
+from sparkctl.catalog import Catalog
+from sparkctl.errors import ConfigError
+from sparkctl.services.common.llm import ChatModel, LlmClient
+from sparkctl.services.orchestrator.memory.archival import Archive
+from sparkctl.services.orchestrator.memory.service import Budgets, Embedder, Memory, Policy
+from sparkctl.services.orchestrator.memory.working import WorkingMemory
+from sparkctl.services.orchestrator.settings import OrchestratorSettings
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+
+def llm_api_key(settings: OrchestratorSettings) -> str | None:
+    return settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
+
+
+def build_memory(
+    settings: OrchestratorSettings, catalog: Catalog, pool: AsyncConnectionPool, redis: Redis, http: httpx.AsyncClient
+) -> Memory:
+    extract, embed = catalog.by_role("extract"), catalog.by_role("embed")
+    if not extract or not embed:
+        raise ConfigError(
+            f"{catalog.path}: chat memory needs an 'extract' model (summaries) and an 'embed' model (recall)",
+            hint="Add them to models.toml, or turn memory off with SPARKCTL_MEMORY=false.",
+        )
+    key = llm_api_key(settings)
+    embed_client = None if settings.embedder == "hash" else LlmClient(settings.embedding_url, http, api_key=key)
+    extract_url = settings.model_urls.get(extract[0].name, settings.llm_url)
+    policy = Policy(
+        budgets=Budgets(
+            working=settings.working_budget_ms / 1000,
+            recall=settings.recall_budget_ms / 1000,
+            archival=settings.archival_budget_ms / 1000,
+        ),
+        promote_after_turns=settings.promote_after_turns,
+        archival_after_turns=settings.archival_after_turns,
+        recall_top_k=settings.recall_top_k,
+        recall_threshold=settings.recall_threshold,
+        context_tokens=settings.memory_tokens,
+    )
+    return Memory(
+        policy,
+        pool,
+        WorkingMemory(redis, ttl=settings.working_ttl, max_turns=settings.working_max_turns),
+        Archive(http, settings.lightrag_url, top_k=settings.archival_top_k),
+        Embedder(int(embed[0].dimensions or 0), embed_client, embed[0].pull_ref),
+        (LlmClient(extract_url, http, api_key=key), ChatModel.from_catalog(extract[0])),
+    )

@@ -1,0 +1,244 @@
+"""The three memory tiers behind a chat request.
+
+Before the answer, the tiers are asked in parallel, each within its time budget: working memory (this
+session's turns, Redis), recall (summaries of the workspace's other sessions, PostgreSQL + pgvector)
+and archival (the workspace's LightRAG graph). A tier that is slow or down is skipped and named in the
+X-Sparkctl-Memory header; the chat answers either way. No chat model is called on this path (recall
+embeds the question: the embed model or the built-in hash embedder).
+
+After the answer: the turn is stored (working memory at once, so the next request sees it; PostgreSQL
+in the background), then summaries and archival run when their thresholds are crossed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from psycopg_pool import AsyncConnectionPool
+
+from sparkctl.services.common.embedding import hash_embed
+from sparkctl.services.common.llm import ChatModel, LlmClient
+from sparkctl.services.orchestrator.memory import sessions
+from sparkctl.services.orchestrator.memory.archival import Archive, Retrieved
+from sparkctl.services.orchestrator.memory.context import memory_block
+from sparkctl.services.orchestrator.memory.working import WorkingMemory
+from sparkctl.services.orchestrator.routing import text_of
+
+log = logging.getLogger(__name__)
+
+SUMMARY_PROMPT = (
+    "Summarise this conversation for a later one in at most eight sentences: what it was about, the names of "
+    "the code entities, files and documents it discussed, what was decided, and what is still open. "
+    "Write the summary only."
+)
+SUMMARY_SOURCE_MESSAGES = 200
+
+
+@dataclass(frozen=True)
+class Budgets:
+    working: float
+    recall: float
+    archival: float
+
+
+@dataclass(frozen=True)
+class Policy:
+    budgets: Budgets
+    promote_after_turns: int
+    archival_after_turns: int
+    recall_top_k: int
+    recall_threshold: float
+    context_tokens: int
+
+
+@dataclass
+class Recollection:
+    """What the tiers gave for one request, and how each fared."""
+
+    statuses: dict[str, str] = field(default_factory=dict)
+    history: list[dict[str, Any]] = field(default_factory=list)
+    block: str | None = None
+
+    @property
+    def header(self) -> str:
+        return ";".join(f"{tier}={status}" for tier, status in self.statuses.items())
+
+    def apply(self, messages: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The client's system messages, then the memory block, then the stored turns, then the rest."""
+        leading = 0
+        while leading < len(messages) and messages[leading].get("role") in ("system", "developer"):
+            leading += 1
+        block = [{"role": "system", "content": self.block}] if self.block else []
+        return [*messages[:leading], *block, *self.history, *messages[leading:]]
+
+
+class Embedder:
+    """The embed model of models.toml through its server, or the built-in hash embedder."""
+
+    def __init__(self, dimensions: int, client: LlmClient | None, model: str) -> None:
+        self.dimensions = dimensions
+        self.client = client
+        self.model = model
+
+    async def embed(self, text: str) -> np.ndarray:
+        if self.client is None:
+            return hash_embed([text], self.dimensions)[0]
+        return (await self.client.embed(self.model, [text]))[0]
+
+
+class Memory:
+    def __init__(
+        self,
+        policy: Policy,
+        pool: AsyncConnectionPool,
+        working: WorkingMemory,
+        archive: Archive,
+        embedder: Embedder,
+        summarizer: tuple[LlmClient, ChatModel],
+    ) -> None:
+        self.policy = policy
+        self.pool = pool
+        self.working = working
+        self.archive = archive
+        self.embedder = embedder
+        self.summarizer = summarizer
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def recollect(self, workspace: str, session: str, messages: Sequence[dict[str, Any]]) -> Recollection:
+        question = next((text_of(m.get("content")) for m in reversed(messages) if m.get("role") == "user"), "")
+        whole_history = sum(1 for m in messages if m.get("role") not in ("system", "developer")) > 1
+        budgets = self.policy.budgets
+        working, recalled, archived = await asyncio.gather(
+            _tier(None if whole_history else self.working.turns(workspace, session), budgets.working),
+            _tier(self._recall(workspace, session, question) if question.strip() else None, budgets.recall),
+            _tier(self.archive.lookup(workspace, question) if question.strip() else None, budgets.archival),
+        )
+        result = Recollection(statuses={"working": working[0], "recall": recalled[0], "archival": archived[0]})
+        result.history = list(working[1] or [])
+        pieces: list[Retrieved] = [*(recalled[1] or []), *(archived[1] or [])]
+        result.block = memory_block(pieces, self.policy.context_tokens)
+        return result
+
+    async def _recall(self, workspace: str, session: str, question: str) -> list[Retrieved]:
+        vector = await self.embedder.embed(question)
+        async with self.pool.connection() as conn:
+            found = await sessions.recall(
+                conn, workspace, session, vector, limit=self.policy.recall_top_k, threshold=self.policy.recall_threshold
+            )
+        return [Retrieved("conversations", item.summary, item.similarity) for item in found]
+
+    async def remember_working(self, workspace: str, session: str, turn: Sequence[dict[str, Any]]) -> None:
+        """Working memory gets the turn before the client has the end of the answer: its next request sees it."""
+        try:
+            await self.working.append(workspace, session, turn)
+        except Exception as exc:
+            log.warning("working memory (Redis) did not store a turn of session %s: %s", session, exc)
+
+    def remember_later(self, workspace: str, session: str, turn: Sequence[dict[str, Any]]) -> None:
+        """Store the turn in PostgreSQL and promote, in the background."""
+        self._spawn(self._remember(workspace, session, list(turn)))
+
+    async def _remember(self, workspace: str, session: str, turn: list[dict[str, Any]]) -> None:
+        try:
+            async with self.pool.connection() as conn:
+                await sessions.record_messages(conn, workspace, session, turn)
+        except Exception as exc:
+            log.warning("recall memory (PostgreSQL) did not store a turn of session %s: %s", session, exc)
+            return
+        await self.promote(workspace, session)
+
+    async def promote(self, workspace: str, session: str) -> None:
+        """Summarise and archive the session if a threshold was crossed and no other process is at it."""
+        try:
+            await self._summarise(workspace, session)
+            await self._archive(workspace, session)
+        except Exception as exc:
+            log.warning("promoting session %s of workspace %s failed: %s", session, workspace, exc)
+
+    async def sweep(self) -> None:
+        """Promotions left due by a stop or a crash: run once at start."""
+        try:
+            async with self.pool.connection() as conn:
+                due = await sessions.due_sessions(
+                    conn, self.policy.promote_after_turns, self.policy.archival_after_turns
+                )
+        except Exception as exc:
+            log.warning("could not look for due memory promotions: %s", exc)
+            return
+        for workspace, session in due:
+            await self.promote(workspace, session)
+
+    async def forget(self, workspace: str, session: str) -> bool:
+        """Every tier's trace of the session, the graph first (a failure there leaves the rest to retry);
+        False when PostgreSQL did not know the session."""
+        await self.archive.forget(workspace, session)
+        async with self.pool.connection() as conn:
+            known = await sessions.delete_session(conn, workspace, session)
+        await self.working.forget(workspace, session)
+        return known
+
+    async def _summarise(self, workspace: str, session: str) -> None:
+        async with self.pool.connection() as conn:
+            turns = await sessions.claim_summary(conn, workspace, session, self.policy.promote_after_turns)
+            if turns is None:
+                return
+            history = await sessions.messages_of(conn, workspace, session, SUMMARY_SOURCE_MESSAGES)
+        try:
+            summary = await self._summary_of(history)
+            vector = await self.embedder.embed(summary)
+        except Exception:
+            async with self.pool.connection() as conn:
+                await sessions.release_summary(conn, workspace, session)
+            raise
+        async with self.pool.connection() as conn:
+            await sessions.save_summary(conn, workspace, session, summary, vector, turns)
+        log.info("session %s of workspace %s summarised at %d user turns", session, workspace, turns)
+
+    async def _summary_of(self, history: list[dict[str, Any]]) -> str:
+        client, model = self.summarizer
+        transcript = "\n".join(f"{m['role']}: {m['content']}" for m in history)
+        messages = [{"role": "system", "content": SUMMARY_PROMPT}, {"role": "user", "content": transcript}]
+        return await client.chat(model, messages, think=False, max_tokens=400)
+
+    async def _archive(self, workspace: str, session: str) -> None:
+        async with self.pool.connection() as conn:
+            claimed = await sessions.claim_archive(conn, workspace, session, self.policy.archival_after_turns)
+        if claimed is None:
+            return
+        summary, turns = claimed
+        archived: int | None = None
+        try:
+            await self.archive.store_summary(workspace, session, summary)
+            archived = turns
+        finally:
+            async with self.pool.connection() as conn:
+                await sessions.finish_archive(conn, workspace, session, archived)
+
+    def _spawn(self, work: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def drain(self, timeout: float = 10.0) -> None:
+        """Wait for background work (at shutdown, and in tests)."""
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=timeout)
+
+
+async def _tier(work: Awaitable[Any] | None, budget: float) -> tuple[str, Any]:
+    """(status, result) of one tier: hit, miss, skip, timeout or down."""
+    if work is None:
+        return "skip", None
+    try:
+        result = await asyncio.wait_for(work, budget)
+    except TimeoutError:
+        return "timeout", None
+    except Exception as exc:
+        log.debug("memory tier failed: %r", exc)
+        return "down", None
+    return ("hit" if result else "miss"), result

@@ -1,0 +1,204 @@
+"""Chat sessions in PostgreSQL: every message, the session's summary and its embedding (recall memory),
+and the counters that decide when a session is summarised and archived.
+
+Promotion is driven by these rows, not by timers in a process: a summary is due when a session has
+`promote_after` more user turns than its summary covers, and one process claims it with an UPDATE
+(a claim older than CLAIM_TIMEOUT is taken over, so work cut off by a restart is done again).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+from psycopg import AsyncConnection
+from psycopg.rows import dict_row
+
+CLAIM_TIMEOUT = "10 minutes"
+
+
+@dataclass(frozen=True)
+class Recalled:
+    session: str
+    summary: str
+    similarity: float
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    id: str
+    workspace: str
+    user_turns: int
+    summary: str | None
+    created_at: datetime
+    updated_at: datetime
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "workspace": self.workspace,
+            "user_turns": self.user_turns,
+            "summary": self.summary,
+            "created_at": self.created_at.isoformat(),
+            "updated_at": self.updated_at.isoformat(),
+        }
+
+
+def vector_literal(vector: np.ndarray) -> str:
+    return "[" + ",".join(f"{value:.6g}" for value in vector.tolist()) + "]"
+
+
+async def record_messages(
+    conn: AsyncConnection, workspace: str, session: str, messages: Sequence[dict[str, Any]]
+) -> None:
+    """Store the messages and count the user turns among them."""
+    user_turns = sum(1 for message in messages if message.get("role") == "user")
+    async with conn.transaction():
+        await conn.execute(
+            """
+            INSERT INTO chat_sessions (workspace, id, user_turns) VALUES (%s, %s, %s)
+            ON CONFLICT (workspace, id) DO UPDATE
+                SET user_turns = chat_sessions.user_turns + EXCLUDED.user_turns, updated_at = now()
+            """,
+            (workspace, session, user_turns),
+        )
+        async with conn.cursor() as cursor:
+            await cursor.executemany(
+                "INSERT INTO chat_messages (workspace, session_id, role, content) VALUES (%s, %s, %s, %s)",
+                [(workspace, session, str(m.get("role")), str(m.get("content") or "")) for m in messages],
+            )
+
+
+async def recall(
+    conn: AsyncConnection, workspace: str, session: str, vector: np.ndarray, *, limit: int, threshold: float
+) -> list[Recalled]:
+    """Summaries of the workspace's other sessions most similar to `vector`, at least `threshold` similar."""
+    literal = vector_literal(vector)
+    cursor = await conn.execute(
+        """
+        SELECT id, summary, 1 - (summary_embedding <=> %s::vector) AS similarity
+        FROM chat_sessions
+        WHERE workspace = %s AND id <> %s AND summary_embedding IS NOT NULL
+          AND vector_dims(summary_embedding) = %s
+        ORDER BY summary_embedding <=> %s::vector
+        LIMIT %s
+        """,
+        (literal, workspace, session, len(vector), literal, limit),
+    )
+    rows = await cursor.fetchall()
+    return [Recalled(row[0], row[1], float(row[2])) for row in rows if float(row[2]) >= threshold]
+
+
+async def claim_summary(conn: AsyncConnection, workspace: str, session: str, every: int) -> int | None:
+    """Claim a due summary: the user turns it will cover, or None when none is due or another has it."""
+    cursor = await conn.execute(
+        f"""
+        UPDATE chat_sessions SET summary_claimed_at = now()
+        WHERE workspace = %s AND id = %s AND user_turns >= summary_turns + %s
+          AND (summary_claimed_at IS NULL OR summary_claimed_at < now() - interval '{CLAIM_TIMEOUT}')
+        RETURNING user_turns
+        """,
+        (workspace, session, every),
+    )
+    row = await cursor.fetchone()
+    return int(row[0]) if row else None
+
+
+async def save_summary(
+    conn: AsyncConnection, workspace: str, session: str, summary: str, vector: np.ndarray, turns: int
+) -> None:
+    await conn.execute(
+        """
+        UPDATE chat_sessions
+        SET summary = %s, summary_embedding = %s::vector, summary_turns = %s, summary_claimed_at = NULL
+        WHERE workspace = %s AND id = %s
+        """,
+        (summary, vector_literal(vector), turns, workspace, session),
+    )
+
+
+async def release_summary(conn: AsyncConnection, workspace: str, session: str) -> None:
+    await conn.execute(
+        "UPDATE chat_sessions SET summary_claimed_at = NULL WHERE workspace = %s AND id = %s", (workspace, session)
+    )
+
+
+async def claim_archive(conn: AsyncConnection, workspace: str, session: str, every: int) -> tuple[str, int] | None:
+    """Claim a due archival: (summary, turns it covers), or None."""
+    cursor = await conn.execute(
+        f"""
+        UPDATE chat_sessions SET archive_claimed_at = now()
+        WHERE workspace = %s AND id = %s AND summary IS NOT NULL AND summary_turns >= archived_turns + %s
+          AND (archive_claimed_at IS NULL OR archive_claimed_at < now() - interval '{CLAIM_TIMEOUT}')
+        RETURNING summary, summary_turns
+        """,
+        (workspace, session, every),
+    )
+    row = await cursor.fetchone()
+    return (str(row[0]), int(row[1])) if row else None
+
+
+async def finish_archive(conn: AsyncConnection, workspace: str, session: str, turns: int | None) -> None:
+    """Record the archived turns (None: the attempt failed, release the claim only)."""
+    await conn.execute(
+        """
+        UPDATE chat_sessions SET archive_claimed_at = NULL, archived_turns = COALESCE(%s, archived_turns)
+        WHERE workspace = %s AND id = %s
+        """,
+        (turns, workspace, session),
+    )
+
+
+async def due_sessions(conn: AsyncConnection, promote_after: int, archive_after: int) -> list[tuple[str, str]]:
+    """(workspace, session) pairs with a summary or an archival due and not claimed by a live process."""
+    cursor = await conn.execute(
+        f"""
+        SELECT workspace, id FROM chat_sessions
+        WHERE (user_turns >= summary_turns + %s
+               AND (summary_claimed_at IS NULL OR summary_claimed_at < now() - interval '{CLAIM_TIMEOUT}'))
+           OR (summary IS NOT NULL AND summary_turns >= archived_turns + %s
+               AND (archive_claimed_at IS NULL OR archive_claimed_at < now() - interval '{CLAIM_TIMEOUT}'))
+        """,
+        (promote_after, archive_after),
+    )
+    return [(row[0], row[1]) for row in await cursor.fetchall()]
+
+
+async def messages_of(conn: AsyncConnection, workspace: str, session: str, limit: int = 1000) -> list[dict[str, Any]]:
+    cursor = await conn.cursor(row_factory=dict_row).execute(
+        """
+        SELECT role, content, created_at FROM (
+            SELECT id, role, content, created_at FROM chat_messages
+            WHERE workspace = %s AND session_id = %s ORDER BY id DESC LIMIT %s
+        ) recent ORDER BY id
+        """,
+        (workspace, session, limit),
+    )
+    return [{**row, "created_at": row["created_at"].isoformat()} for row in await cursor.fetchall()]
+
+
+async def session_info(conn: AsyncConnection, workspace: str, session: str) -> SessionInfo | None:
+    cursor = await conn.execute(
+        """SELECT id, workspace, user_turns, summary, created_at, updated_at FROM chat_sessions
+           WHERE workspace = %s AND id = %s""",
+        (workspace, session),
+    )
+    row = await cursor.fetchone()
+    return SessionInfo(*row) if row else None
+
+
+async def list_sessions(conn: AsyncConnection, workspace: str, limit: int) -> list[SessionInfo]:
+    cursor = await conn.execute(
+        """SELECT id, workspace, user_turns, summary, created_at, updated_at FROM chat_sessions
+           WHERE workspace = %s ORDER BY updated_at DESC LIMIT %s""",
+        (workspace, limit),
+    )
+    return [SessionInfo(*row) for row in await cursor.fetchall()]
+
+
+async def delete_session(conn: AsyncConnection, workspace: str, session: str) -> bool:
+    cursor = await conn.execute("DELETE FROM chat_sessions WHERE workspace = %s AND id = %s", (workspace, session))
+    return cursor.rowcount > 0

@@ -1,0 +1,158 @@
+"""POST /v1/chat/completions and GET /v1/models: OpenAI's API, routed through models.toml, with memory."""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any, Literal
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from sparkctl.catalog import UnknownModel
+from sparkctl.services.orchestrator.auth import Caller, authenticate, request_workspace, require_workspace
+from sparkctl.services.orchestrator.backends import DONE, Answer, BackendError, Completions
+from sparkctl.services.orchestrator.errors import ApiError
+from sparkctl.services.orchestrator.memory.service import Memory, Recollection
+from sparkctl.services.orchestrator.routing import Router, text_of
+
+router = APIRouter(tags=["chat"])
+
+FORWARDED = (
+    "messages", "temperature", "top_p", "max_tokens", "max_completion_tokens", "stop", "tools", "tool_choice",
+    "parallel_tool_calls", "response_format", "seed", "presence_penalty", "frequency_penalty", "stream_options",
+    "logit_bias", "logprobs", "top_logprobs", "n", "reasoning_effort",
+)  # fmt: skip
+"""The request fields a backend gets; anything else a client sends is ignored."""
+SESSION_ID = re.compile(r"^[A-Za-z0-9_.:@-]{1,128}$")
+
+
+class ChatMessage(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    role: Literal["system", "developer", "user", "assistant", "tool"]
+    content: str | list[Any] | None = None
+
+
+class ChatRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    model: str = Field(min_length=1, max_length=200)
+    messages: list[ChatMessage] = Field(min_length=1)
+    stream: bool = False
+    tools: list[Any] | None = None
+    user: str | None = None
+    stream_options: dict[str, Any] | None = None
+
+
+async def _body(request: Request) -> tuple[ChatRequest, dict[str, Any]]:
+    try:
+        raw = json.loads(await request.body())
+    except ValueError:
+        raise ApiError(400, "the request body is not valid JSON", "invalid_json") from None
+    if not isinstance(raw, dict):
+        raise ApiError(400, "the request body must be a JSON object", "invalid_request")
+    try:
+        parsed = ChatRequest.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise ApiError(400, f"{where}: {first['msg']}", "invalid_request") from None
+    return parsed, raw
+
+
+def _session(request: Request, chat: ChatRequest) -> str:
+    given = request.headers.get("x-session-id") or chat.user
+    if given is None:
+        return uuid.uuid4().hex
+    if not SESSION_ID.match(given):
+        raise ApiError(400, "X-Session-Id must be 1 to 128 letters, digits or . _ : @ -", "invalid_session_id")
+    return given
+
+
+@router.post("/v1/chat/completions")
+async def chat_completions(
+    request: Request, caller: Caller = Depends(authenticate), workspace: str = Depends(request_workspace)
+) -> Any:
+    require_workspace(caller, workspace)
+    chat, raw = await _body(request)
+    session = _session(request, chat)
+    routes: Router = request.app.state.router
+    messages = [message.model_dump(exclude_none=True) for message in chat.messages]
+    try:
+        backends = routes.route(chat.model, messages, tools=bool(chat.tools))
+    except UnknownModel as exc:
+        raise ApiError(404, f"{exc.message}; {exc.hint}", "model_not_found") from None
+
+    memory: Memory | None = request.app.state.memory
+    recollection = await memory.recollect(workspace, session, messages) if memory else Recollection()
+    body = {key: raw[key] for key in FORWARDED if key in raw} | {"messages": recollection.apply(messages)}
+    turn = _new_input(messages)
+    completions: Completions = request.app.state.completions
+    headers = {"X-Session-Id": session, "X-Sparkctl-Memory": recollection.header or "off"}
+    try:
+        if chat.stream:
+            include_usage = bool((chat.stream_options or {}).get("include_usage"))
+            stream = await completions.stream(backends, body, chat.model, include_usage)
+            headers["X-Sparkctl-Backend"] = stream.backend.label
+            chunks = _remembered(stream.chunks, stream.answer, memory, workspace, session, turn)
+            return StreamingResponse(chunks, media_type="text/event-stream", headers=headers | _NO_BUFFERING)
+        backend, completion, answer = await completions.complete(backends, body, chat.model)
+    except BackendError as exc:
+        raise ApiError(exc.status, exc.message, exc.code, headers=headers) from None
+    headers["X-Sparkctl-Backend"] = backend.label
+    if memory is not None:
+        await _remember(memory, workspace, session, turn, answer.text)
+    return JSONResponse(completion, headers=headers)
+
+
+_NO_BUFFERING = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+def _new_input(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """What the client added this time: the messages after the last assistant message."""
+    last_answer = max((i for i, m in enumerate(messages) if m.get("role") == "assistant"), default=-1)
+    return [
+        {"role": m["role"], "content": text_of(m.get("content"))}
+        for m in messages[last_answer + 1 :]
+        if m.get("role") in ("user", "tool")
+    ]
+
+
+async def _remember(memory: Memory, workspace: str, session: str, turn: list[dict[str, Any]], answer: str) -> None:
+    stored = [*turn, {"role": "assistant", "content": answer}]
+    await memory.remember_working(workspace, session, stored)
+    memory.remember_later(workspace, session, stored)
+
+
+async def _remembered(
+    chunks: AsyncIterator[bytes],
+    answer: Answer,
+    memory: Memory | None,
+    workspace: str,
+    session: str,
+    turn: list[dict[str, Any]],
+) -> AsyncIterator[bytes]:
+    """The stream, with the turn stored before its last event when it completed."""
+    async for chunk in chunks:
+        if chunk == DONE and memory is not None and answer.complete:
+            await _remember(memory, workspace, session, turn, answer.text)
+        yield chunk
+
+
+@router.get("/v1/models", dependencies=[Depends(authenticate)])
+async def list_models(request: Request) -> dict[str, Any]:
+    routes: Router = request.app.state.router
+    created = int(request.app.state.started)
+    data = []
+    for name, model in routes.names():
+        entry: dict[str, Any] = {"id": name, "object": "model", "created": created, "owned_by": "sparkctl"}
+        if model is not None:
+            entry |= {"role": model.role, "model": model.name, "backend": model.backend, "context": model.context}
+        else:
+            entry |= {"role": "auto"}
+        data.append(entry)
+    return {"object": "list", "data": data}
