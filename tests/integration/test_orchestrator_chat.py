@@ -7,10 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
 
 import httpx
 import openai
@@ -19,68 +16,12 @@ import pytest
 from sparkctl.local.process import free_port
 from sparkctl.local.servers import EmbeddedServer
 from sparkctl.services.orchestrator.app import create_app
-from sparkctl.services.orchestrator.memory.service import SUMMARY_PROMPT
 from sparkctl.services.orchestrator.settings import OrchestratorSettings
 from support.asgi import serving
 from support.fake_llm import FakeLLM
+from support.orchestrator import Start, chat_messages, client, summary_requests, wait_for
 
 pytestmark = pytest.mark.integration
-
-KEYS = "admin-key,team-a-key:team-a"
-Start = Callable[..., str]
-
-
-@pytest.fixture
-def start_orchestrator(
-    database_url: str, redis_server: EmbeddedServer, nats_url: str, fake_llm: FakeLLM
-) -> Iterator[Start]:
-    """Start orchestrators on free ports (overrides go to its settings); all stop at the end of the test."""
-    with ExitStack() as stack:
-
-        def start(**overrides: Any) -> str:
-            values: dict[str, Any] = {
-                "database_url": database_url,
-                "redis_url": redis_server.url,
-                "nats_url": nats_url,
-                "lightrag_url": f"http://127.0.0.1:{free_port()}",
-                "llm_url": fake_llm.url,
-                "api_keys": KEYS,
-                "embedder": "hash",
-                "archival_budget_ms": 300,
-            }
-            app = create_app(OrchestratorSettings(**(values | overrides)))
-            return stack.enter_context(serving(app, free_port()))
-
-        yield start
-
-
-def client(url: str, key: str = "admin-key", **headers: str) -> openai.OpenAI:
-    return openai.OpenAI(base_url=f"{url}/v1", api_key=key, default_headers=headers, max_retries=0)
-
-
-def chat_messages(fake: FakeLLM) -> list[list[dict[str, Any]]]:
-    """The messages of every chat request the backend received, summaries left out."""
-    found = []
-    for request in fake.chat_requests():
-        messages = request.body.get("messages") or []
-        if not any(m.get("content") == SUMMARY_PROMPT for m in messages):
-            found.append(messages)
-    return found
-
-
-def summary_requests(fake: FakeLLM) -> int:
-    return sum(
-        1
-        for request in fake.chat_requests()
-        if any(m.get("content") == SUMMARY_PROMPT for m in request.body.get("messages") or [])
-    )
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.05)
 
 
 @pytest.mark.parametrize("style", ["ollama", "openai"])
@@ -355,3 +296,72 @@ def test_sessions_are_listed_shown_and_deleted_from_every_tier(
     assert httpx.get(f"{url}/v1/sessions/listed-1", headers={**headers, "X-Workspace": "other"}).status_code == 404
     deleted = httpx.delete(f"{url}/v1/sessions/listed-1", headers=headers)
     assert deleted.status_code == 503 and "LightRAG" in deleted.json()["error"]["message"]
+
+
+@pytest.mark.usefixtures("running")
+def test_redis_down_skips_working_memory_and_chat_recovers_when_it_is_back(
+    start_orchestrator: Start, redis_server: EmbeddedServer, fake_llm: FakeLLM
+) -> None:
+    """The test Redis keeps nothing across a restart: the turns come back from PostgreSQL."""
+    url = start_orchestrator()
+    chat = client(url, **{"X-Session-Id": "redis-fault-1"})
+    chat.chat.completions.create(model="qwen", messages=[{"role": "user", "content": "before the outage"}])
+    redis_server.process.stop()
+    try:
+        raw = chat.chat.completions.with_raw_response.create(
+            model="qwen", messages=[{"role": "user", "content": "during the outage"}]
+        )
+        assert raw.parse().choices[0].message.content == "echo: during the outage"
+        assert "working=down" in raw.headers["x-sparkctl-memory"]
+    finally:
+        redis_server.process.start()
+    wait_for(
+        lambda: (
+            "working=hit"
+            in chat.chat.completions.with_raw_response.create(
+                model="qwen", messages=[{"role": "user", "content": "after the outage"}]
+            ).headers["x-sparkctl-memory"]
+        )
+    )
+    remembered = [m["content"] for m in chat_messages(fake_llm)[-1] if m["role"] == "user"]
+    assert remembered[:2] == ["before the outage", "during the outage"]
+
+
+def test_a_twenty_turn_session_survives_an_orchestrator_restart(
+    database_url: str, redis_server: EmbeddedServer, nats_url: str, fake_llm: FakeLLM
+) -> None:
+    settings = OrchestratorSettings(
+        database_url=database_url, redis_url=redis_server.url, nats_url=nats_url, llm_url=fake_llm.url,
+        lightrag_url=f"http://127.0.0.1:{free_port()}", embedder="hash", promote_after_turns=50,
+        archival_budget_ms=200,
+    )  # fmt: skip
+    port = free_port()
+    headers = {"X-Session-Id": "long-session-1"}
+    with serving(create_app(settings), port) as url:
+        chat = client(url, **headers)
+        for turn in range(20):
+            chat.chat.completions.create(model="qwen", messages=[{"role": "user", "content": f"turn number {turn}"}])
+    with serving(create_app(settings), port) as url:
+        client(url, **headers).chat.completions.create(
+            model="qwen", messages=[{"role": "user", "content": "and after the restart"}]
+        )
+        wait_for(lambda: len(httpx.get(f"{url}/v1/sessions/long-session-1").json()["messages"]) == 42)
+        stored = httpx.get(f"{url}/v1/sessions/long-session-1").json()
+    assert stored["user_turns"] == 21
+    sent = [m["content"] for m in chat_messages(fake_llm)[-1] if m["role"] == "user"]
+    assert sent[-1] == "and after the restart" and "turn number 19" in sent
+
+
+def test_auto_routes_tools_to_coding_and_reasoning_questions_to_reasoning(
+    start_orchestrator: Start, fake_llm: FakeLLM
+) -> None:
+    chat = client(start_orchestrator())
+    reasoning = chat.chat.completions.with_raw_response.create(
+        model="auto", messages=[{"role": "user", "content": "Why is the sky blue? Explain step by step."}]
+    )
+    assert reasoning.headers["x-sparkctl-backend"].startswith("deepseek-r1")
+    coding = chat.chat.completions.with_raw_response.create(
+        model="auto", messages=[{"role": "user", "content": "fix this:\n```python\nprint(1\n```"}]
+    )
+    assert coding.headers["x-sparkctl-backend"].startswith("qwen3-coder-next")
+    assert reasoning.parse().model == coding.parse().model == "auto"

@@ -114,7 +114,7 @@ class Memory:
         whole_history = sum(1 for m in messages if m.get("role") not in ("system", "developer")) > 1
         budgets = self.policy.budgets
         working, recalled, archived = await asyncio.gather(
-            _tier(None if whole_history else self.working.turns(workspace, session), budgets.working),
+            _tier(None if whole_history else self._working(workspace, session), budgets.working),
             _tier(self._recall(workspace, session, question) if question.strip() else None, budgets.recall),
             _tier(self.archive.lookup(workspace, question) if question.strip() else None, budgets.archival),
         )
@@ -123,6 +123,15 @@ class Memory:
         pieces: list[Retrieved] = [*(recalled[1] or []), *(archived[1] or [])]
         result.block = memory_block(pieces, self.policy.context_tokens)
         return result
+
+    async def _working(self, workspace: str, session: str) -> list[dict[str, Any]]:
+        """The session's turns from Redis; when Redis has none (expired, flushed), the latest from PostgreSQL."""
+        turns = await self.working.turns(workspace, session)
+        if turns:
+            return turns
+        async with self.pool.connection() as conn:
+            stored = await sessions.messages_of(conn, workspace, session, self.working.max_messages)
+        return [{"role": m["role"], "content": m["content"]} for m in stored]
 
     async def _recall(self, workspace: str, session: str, question: str) -> list[Retrieved]:
         vector = await self.embedder.embed(question)
