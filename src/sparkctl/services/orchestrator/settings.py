@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 
@@ -28,6 +29,9 @@ class OrchestratorSettings(ServiceSettings, LlmSettings):
         description="model name → its server's URL (Ollama, or an OpenAI-compatible /v1 base); others use llm_url",
     )
     memory: bool = Field(default=True, description="the three memory tiers on chat requests")
+    memory_tiers: frozenset[Literal["working", "recall", "archival"]] = Field(
+        default=frozenset({"working", "recall", "archival"}), description="the tiers consulted (others report 'off')"
+    )
     working_budget_ms: float = Field(default=50, gt=0, description="time budget of the working-memory lookup")
     recall_budget_ms: float = Field(default=150, gt=0, description="time budget of the recall lookup")
     archival_budget_ms: float = Field(default=800, gt=0, description="time budget of the archival (LightRAG) lookup")

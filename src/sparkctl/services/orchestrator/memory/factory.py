@@ -41,6 +41,7 @@ def build_memory(
             recall=settings.recall_budget_ms / 1000,
             archival=settings.archival_budget_ms / 1000,
         ),
+        tiers=frozenset(settings.memory_tiers),
         promote_after_turns=settings.promote_after_turns,
         archival_after_turns=settings.archival_after_turns,
         recall_top_k=settings.recall_top_k,

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,6 +49,7 @@ class Budgets:
 @dataclass(frozen=True)
 class Policy:
     budgets: Budgets
+    tiers: frozenset[str]
     promote_after_turns: int
     archival_after_turns: int
     recall_top_k: int
@@ -112,11 +113,15 @@ class Memory:
     async def recollect(self, workspace: str, session: str, messages: Sequence[dict[str, Any]]) -> Recollection:
         question = next((text_of(m.get("content")) for m in reversed(messages) if m.get("role") == "user"), "")
         whole_history = sum(1 for m in messages if m.get("role") not in ("system", "developer")) > 1
+        asking = bool(question.strip())
+        plans: dict[str, Callable[[], Awaitable[Any]] | None] = {
+            "working": None if whole_history else lambda: self._working(workspace, session),
+            "recall": (lambda: self._recall(workspace, session, question)) if asking else None,
+            "archival": (lambda: self.archive.lookup(workspace, question)) if asking else None,
+        }
         budgets = self.policy.budgets
         working, recalled, archived = await asyncio.gather(
-            _tier(None if whole_history else self._working(workspace, session), budgets.working),
-            _tier(self._recall(workspace, session, question) if question.strip() else None, budgets.recall),
-            _tier(self.archive.lookup(workspace, question) if question.strip() else None, budgets.archival),
+            *(_tier(name in self.policy.tiers, plan, getattr(budgets, name)) for name, plan in plans.items())
         )
         result = Recollection(statuses={"working": working[0], "recall": recalled[0], "archival": archived[0]})
         result.history = list(working[1] or [])
@@ -155,11 +160,13 @@ class Memory:
     async def _remember(self, workspace: str, session: str, turn: list[dict[str, Any]]) -> None:
         try:
             async with self.pool.connection() as conn:
-                await sessions.record_messages(conn, workspace, session, turn)
+                progress = await sessions.record_messages(conn, workspace, session, turn)
         except Exception as exc:
             log.warning("recall memory (PostgreSQL) did not store a turn of session %s: %s", session, exc)
             return
-        await self.promote(workspace, session)
+        policy = self.policy
+        if progress.summary_due(policy.promote_after_turns) or progress.archive_due(policy.archival_after_turns):
+            await self.promote(workspace, session)
 
     async def promote(self, workspace: str, session: str) -> None:
         """Summarise and archive the session if a threshold was crossed and no other process is at it."""
@@ -239,12 +246,14 @@ class Memory:
             await asyncio.wait(set(self._tasks), timeout=timeout)
 
 
-async def _tier(work: Awaitable[Any] | None, budget: float) -> tuple[str, Any]:
-    """(status, result) of one tier: hit, miss, skip, timeout or down."""
-    if work is None:
+async def _tier(enabled: bool, lookup: Callable[[], Awaitable[Any]] | None, budget: float) -> tuple[str, Any]:
+    """(status, result) of one tier: hit, miss, skip (nothing to look up), timeout, down, or off (turned off)."""
+    if not enabled:
+        return "off", None
+    if lookup is None:
         return "skip", None
     try:
-        result = await asyncio.wait_for(work, budget)
+        result = await asyncio.wait_for(lookup(), budget)
     except TimeoutError:
         return "timeout", None
     except Exception as exc:

@@ -51,25 +51,45 @@ def vector_literal(vector: np.ndarray) -> str:
     return "[" + ",".join(f"{value:.6g}" for value in vector.tolist()) + "]"
 
 
+@dataclass(frozen=True)
+class Progress:
+    """Where a session stands against its promotion thresholds."""
+
+    user_turns: int
+    summary_turns: int
+    archived_turns: int
+    has_summary: bool
+
+    def summary_due(self, every: int) -> bool:
+        return self.user_turns >= self.summary_turns + every
+
+    def archive_due(self, every: int) -> bool:
+        return self.has_summary and self.summary_turns >= self.archived_turns + every
+
+
 async def record_messages(
     conn: AsyncConnection, workspace: str, session: str, messages: Sequence[dict[str, Any]]
-) -> None:
-    """Store the messages and count the user turns among them."""
+) -> Progress:
+    """Store the messages, count the user turns among them, and say where the session now stands."""
     user_turns = sum(1 for message in messages if message.get("role") == "user")
     async with conn.transaction():
-        await conn.execute(
+        cursor = await conn.execute(
             """
             INSERT INTO chat_sessions (workspace, id, user_turns) VALUES (%s, %s, %s)
             ON CONFLICT (workspace, id) DO UPDATE
                 SET user_turns = chat_sessions.user_turns + EXCLUDED.user_turns, updated_at = now()
+            RETURNING user_turns, summary_turns, archived_turns, summary IS NOT NULL
             """,
             (workspace, session, user_turns),
         )
-        async with conn.cursor() as cursor:
-            await cursor.executemany(
+        row = await cursor.fetchone()
+        async with conn.cursor() as insert:
+            await insert.executemany(
                 "INSERT INTO chat_messages (workspace, session_id, role, content) VALUES (%s, %s, %s, %s)",
                 [(workspace, session, str(m.get("role")), str(m.get("content") or "")) for m in messages],
             )
+    assert row is not None
+    return Progress(int(row[0]), int(row[1]), int(row[2]), bool(row[3]))
 
 
 async def recall(
