@@ -35,10 +35,12 @@ def _is_identifier(token: str) -> bool:
 def query_keywords(text: str) -> tuple[list[str], list[str]]:
     """(high-level, low-level) keywords of `text`; both empty only for text without words."""
     low: list[str] = [match.strip() for match in _QUOTED.findall(text)]
-    for token in _IDENTIFIER.findall(text):
+    prose = _QUOTED.sub(" ", text)
+    for token in _IDENTIFIER.findall(prose):
         if _is_identifier(token) or (token[0].isupper() and token.lower() not in STOPWORDS and len(token) > 2):
             low.append(token)
-    words = [word.lower() for word in _WORD.findall(text) if word.lower() not in STOPWORDS and len(word) > 2]
+    prose = " ".join(token for token in prose.split() if not _is_identifier(token.strip("?!.,;:()")))
+    words = [word.lower() for word in _WORD.findall(prose) if word.lower() not in STOPWORDS and len(word) > 2]
     pairs = [f"{a} {b}" for a, b in itertools.pairwise(words)]
     high = [term for term, _ in Counter(pairs + words).most_common(MAX_HIGH)]
     low = list(dict.fromkeys(low))[:MAX_LOW]
