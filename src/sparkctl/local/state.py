@@ -1,22 +1,365 @@
-"""The state file a detached local stack leaves behind: pids, ports and the orchestrator's endpoint."""
+"""The local stack as recorded: the state file a running stack leaves (pids, ports, logs, the orchestrator's
+endpoint), and what `status`, `down` and `logs` do from it, whichever process started the stack.
+
+Each process is recorded with its start time from /proc, so a pid the kernel has since given to another
+process is never taken for the stack's. A state file none of whose processes runs is stale.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import shutil
+import signal
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
-from sparkctl.paths import state_dir
+from sparkctl import paths
+from sparkctl.errors import ConfigError
+from sparkctl.local.process import process_alive, stop_pid
+from sparkctl.local.servers import nats_answers, postgres_answers, redis_answers
+from sparkctl.local.services import http_ready
+
+STATE_VERSION = 1
+SERVERS = ("postgres", "redis", "nats")
+SERVICES = ("lightrag", "preprocessor", "orchestrator", "worker")
+ORDER = SERVERS + SERVICES
+"""The processes of a local stack, in the order they start."""
+DATA_MARKER = ".sparkctl-local"
 
 
 def state_file() -> Path:
-    return state_dir() / "local-stack.json"
+    return paths.state_dir() / "local-stack.json"
+
+
+@dataclass(frozen=True)
+class ProcessRecord:
+    """One process of the stack, as `down`, `status` and `logs` find it again."""
+
+    name: str
+    pid: int
+    start_ticks: int
+    port: int | None = None
+    log: Path | None = None
+    stop_signal: str = "SIGTERM"
+    stop_timeout: float = 10.0
+
+    @property
+    def alive(self) -> bool:
+        return process_alive(self.pid, self.start_ticks)
+
+    @property
+    def signal(self) -> signal.Signals:
+        return signal.Signals[self.stop_signal]
+
+    def to_json(self) -> dict[str, Any]:
+        return {**asdict(self), "log": str(self.log) if self.log else None}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ProcessRecord:
+        return cls(
+            name=str(data["name"]),
+            pid=int(data["pid"]),
+            start_ticks=int(data["start_ticks"]),
+            port=int(data["port"]) if data.get("port") is not None else None,
+            log=Path(data["log"]) if data.get("log") else None,
+            stop_signal=str(data.get("stop_signal", "SIGTERM")),
+            stop_timeout=float(data.get("stop_timeout", 10.0)),
+        )
+
+
+@dataclass
+class StackState:
+    """What the state file holds. `api_key` says whether one is required, never what it is."""
+
+    data_dir: Path
+    endpoint: str
+    embedder: str
+    llm_url: str
+    api_key: bool
+    detached: bool
+    started_at: str
+    supervisor: ProcessRecord | None = None
+    services: list[ProcessRecord] = field(default_factory=list)
+    ready: bool = False
+    version: int = STATE_VERSION
+
+    def alive(self) -> list[ProcessRecord]:
+        """The recorded processes that still run, the supervising `sparkctl local up` included."""
+        processes = [self.supervisor, *self.services] if self.supervisor else self.services
+        return [record for record in processes if record.alive]
+
+    @property
+    def stale(self) -> bool:
+        return not self.alive()
+
+    def service(self, name: str) -> ProcessRecord | None:
+        return next((record for record in self.services if record.name == name), None)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "version": self.version,
+            "data_dir": str(self.data_dir),
+            "endpoint": self.endpoint,
+            "embedder": self.embedder,
+            "llm_url": self.llm_url,
+            "api_key": self.api_key,
+            "detached": self.detached,
+            "started_at": self.started_at,
+            "ready": self.ready,
+            "supervisor": self.supervisor.to_json() if self.supervisor else None,
+            "services": [record.to_json() for record in self.services],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> StackState:
+        supervisor = data.get("supervisor")
+        return cls(
+            data_dir=Path(data["data_dir"]),
+            endpoint=str(data["endpoint"]),
+            embedder=str(data.get("embedder", "llm")),
+            llm_url=str(data.get("llm_url", "")),
+            api_key=bool(data.get("api_key", False)),
+            detached=bool(data.get("detached", True)),
+            started_at=str(data.get("started_at", "")),
+            supervisor=ProcessRecord.from_json(supervisor) if supervisor else None,
+            services=[ProcessRecord.from_json(record) for record in data.get("services", [])],
+            ready=bool(data.get("ready", False)),
+            version=int(data.get("version", STATE_VERSION)),
+        )
+
+
+def read_state(path: Path | None = None) -> StackState | None:
+    """The recorded stack, None when there is no state file; ConfigError when it cannot be understood."""
+    path = path or state_file()
+    try:
+        data = json.loads(path.read_text())
+        return StackState.from_json(data)
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise ConfigError(
+            f"the local stack's state file {path} cannot be read: {exc}",
+            hint="`sparkctl local down` removes it.",
+        ) from None
+
+
+def write_state(state: StackState, path: Path | None = None, *, exclusive: bool = False) -> None:
+    """Write the state file atomically; with `exclusive`, FileExistsError when one is already there."""
+    path = path or state_file()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        temporary.write_text(json.dumps(state.to_json(), indent=2) + "\n")
+        try:
+            if exclusive:
+                os.link(temporary, path)
+            else:
+                os.replace(temporary, path)
+        finally:
+            temporary.unlink(missing_ok=True)
+    except FileExistsError:
+        raise
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot write the local stack's state file {path}: {exc.strerror or exc}",
+            hint="Make its directory writable, or point XDG_STATE_HOME somewhere writable.",
+        ) from None
+
+
+def remove_state(path: Path | None = None) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        (path or state_file()).unlink()
 
 
 def running_endpoint(path: Path | None = None) -> str | None:
     """The orchestrator URL of the local stack if its state file says one is running, else None."""
     try:
-        state = json.loads((path or state_file()).read_text())
-    except (FileNotFoundError, ValueError):
+        state = read_state(path)
+    except ConfigError:
         return None
-    endpoint = state.get("endpoint") if isinstance(state, dict) else None
-    return endpoint if isinstance(endpoint, str) else None
+    if state is None:
+        return None
+    orchestrator = state.service("orchestrator")
+    return state.endpoint if orchestrator is not None and orchestrator.alive else None
+
+
+def default_data_dir() -> Path:
+    return paths.data_dir() / "local"
+
+
+def embedder_label(embedder: str, llm_url: str) -> str:
+    if embedder == "hash":
+        return "hash (offline, lower quality)"
+    return f"llm (the embed model of models.toml at {llm_url})"
+
+
+@dataclass(frozen=True)
+class ServiceView:
+    """One line of the services table."""
+
+    name: str
+    state: str
+    port: int | None
+    pid: int | None
+    healthy: bool | None
+    log: Path | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "state": self.state,
+            "port": self.port,
+            "pid": self.pid,
+            "healthy": self.healthy,
+            "log": str(self.log) if self.log else None,
+        }
+
+
+def probe_health(name: str, port: int | None) -> bool:
+    """Whether a running server or service answers on its port (the worker has none: running is healthy)."""
+    if port is None:
+        return True
+    checks: dict[str, Callable[[int], bool]] = {
+        "postgres": postgres_answers,
+        "redis": redis_answers,
+        "nats": nats_answers,
+    }
+    return checks.get(name, http_ready)(port)
+
+
+@dataclass(frozen=True)
+class StackStatus:
+    """What `status` reports: the recorded stack (if any), each process, or why the state file is unusable."""
+
+    state_file: Path
+    state: StackState | None
+    services: list[ServiceView] = field(default_factory=list)
+    problem: str | None = None
+
+    @property
+    def running(self) -> bool:
+        return self.state is not None and any(view.state == "running" for view in self.services)
+
+    @property
+    def stale(self) -> bool:
+        return (self.state is not None and not self.running) or self.problem is not None
+
+
+def recorded_state(path: Path | None = None) -> StackState | None:
+    """The recorded stack, if a readable state file names one."""
+    try:
+        return read_state(path or state_file())
+    except ConfigError:
+        return None
+
+
+def stack_status(path: Path | None = None) -> StackStatus:
+    path = path or state_file()
+    try:
+        state = read_state(path)
+    except ConfigError as error:
+        return StackStatus(path, None, problem=error.message)
+    if state is None:
+        return StackStatus(path, None)
+    return StackStatus(path, state, recorded_views(state))
+
+
+def recorded_views(state: StackState) -> list[ServiceView]:
+    views = []
+    for name in ORDER:
+        record = state.service(name)
+        if record is None:
+            views.append(ServiceView(name, "not started", None, None, None, None))
+            continue
+        alive = record.alive
+        healthy = probe_health(name, record.port) if alive else False
+        views.append(ServiceView(name, "running" if alive else "dead", record.port, record.pid, healthy, record.log))
+    return views
+
+
+@dataclass(frozen=True)
+class Stopped:
+    """What `down` found: no state file, a stale or unreadable one, or a stack it stopped."""
+
+    state: StackState | None
+    found: str
+
+
+def stop_stack(path: Path | None = None, on_stop: Callable[[str], None] | None = None) -> Stopped:
+    """Stop the recorded stack in reverse order and remove its state file."""
+    path = path or state_file()
+    try:
+        state = read_state(path)
+    except ConfigError:
+        remove_state(path)
+        return Stopped(None, "unreadable")
+    if state is None:
+        return Stopped(None, "none")
+    if state.stale:
+        remove_state(path)
+        return Stopped(state, "stale")
+    supervisor = state.supervisor
+    if supervisor is not None and supervisor.alive:
+        if on_stop is not None:
+            on_stop(f"sparkctl local up (pid {supervisor.pid})")
+        budget = sum(record.stop_timeout for record in state.services) + 5.0
+        stop_pid(supervisor.pid, supervisor.start_ticks, signal.SIGTERM, budget, group=False)
+    for record in sorted(state.services, key=lambda r: ORDER.index(r.name), reverse=True):
+        if record.alive:
+            if on_stop is not None:
+                on_stop(record.name)
+            stop_pid(record.pid, record.start_ticks, record.signal, record.stop_timeout)
+    remove_state(path)
+    return Stopped(state, "running")
+
+
+def purge_target(data_dir: Path | None, path: Path | None = None) -> Path:
+    """The data directory `down --purge` deletes: the recorded stack's, else --data-dir, else the default one."""
+    recorded = recorded_state(path)
+    chosen = data_dir.absolute() if data_dir is not None else None
+    if recorded is not None and chosen is not None and recorded.data_dir != chosen:
+        raise ConfigError(
+            f"the recorded local stack keeps its data in {recorded.data_dir}, not in {chosen}",
+            hint="Leave out --data-dir to purge the stack's own data.",
+        )
+    return chosen or (recorded.data_dir if recorded else default_data_dir().absolute())
+
+
+def purge_data(data_dir: Path) -> bool:
+    """Delete the stack's data directory; False when there is none. Refuses a directory it did not make."""
+    if not data_dir.exists():
+        return False
+    if not (data_dir / DATA_MARKER).is_file() and any(data_dir.iterdir()):
+        raise ConfigError(
+            f"{data_dir} does not look like a sparkctl local data directory (no {DATA_MARKER} in it); not deleting it",
+            hint="Check the path; delete it yourself if you are sure.",
+        )
+    try:
+        shutil.rmtree(data_dir)
+    except OSError as exc:
+        raise ConfigError(
+            f"could not delete {data_dir}: {exc.strerror or exc}", hint="Check its permissions."
+        ) from None
+    return True
+
+
+def log_files(path: Path | None = None, data_dir: Path | None = None, service: str | None = None) -> dict[str, Path]:
+    """The log of each process (or of one): those the state file names, else those in the data directory."""
+    if service is not None and service not in ORDER:
+        raise ConfigError(f"there is no local service named {service!r}", hint=f"Choose one of: {', '.join(ORDER)}.")
+    state = recorded_state(path)
+    folder = ((data_dir or (state.data_dir if state else None) or default_data_dir()).absolute()) / "logs"
+    recorded = {r.name: r.log for r in state.services if r.log} if state and data_dir is None else {}
+    names = [service] if service else list(ORDER)
+    found = {name: recorded.get(name) or folder / f"{name}.log" for name in names}
+    found = {name: log for name, log in found.items() if log.is_file()}
+    if not found:
+        raise ConfigError(
+            f"no logs of {service or 'the local stack'} in {folder}",
+            hint="Start the stack with `sparkctl local up`, or name its data directory with --data-dir.",
+        )
+    return found
