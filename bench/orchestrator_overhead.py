@@ -184,7 +184,7 @@ def main() -> None:
     logs = data_dir / "logs"
     servers = [postgres(data_dir, free_port(), durable=False), redis(data_dir, free_port(), durable=False),
                nats(data_dir, free_port())]  # fmt: skip
-    ports = {name: free_port() for name in ("backend", "lightrag", "memory", "archival")}
+    ports = {name: free_port() for name in ("backend", "lightrag", "bare", "memory", "archival")}
     backend = f"http://127.0.0.1:{ports['backend']}/v1"
     lightrag = f"http://127.0.0.1:{ports['lightrag']}"
     started: list[ManagedProcess] = []
@@ -204,6 +204,9 @@ def main() -> None:
         processes = {
             "backend": backend_process(ports["backend"], args.latency_ms, logs),
             "lightrag": service_process("lightrag", port=ports["lightrag"], env=common | lightrag_env, log_dir=logs),
+            "bare": service_process(
+                "orchestrator", port=ports["bare"], env=common | {"SPARKCTL_MEMORY": "false"}, log_dir=logs
+            ),
             "memory": service_process(
                 "orchestrator", port=ports["memory"], log_dir=logs,
                 env=common | {"SPARKCTL_MEMORY_TIERS": '["working", "recall"]'},
@@ -215,7 +218,7 @@ def main() -> None:
             started.append(process)
         seed_recall(database)
         seed_archive(lightrag)
-        urls = {name: f"http://127.0.0.1:{ports[name]}/v1/chat/completions" for name in ("memory", "archival")}
+        urls = {name: f"http://127.0.0.1:{ports[name]}/v1/chat/completions" for name in ("bare", "memory", "archival")}
         for url in urls.values():
             seed_working(url)
 
@@ -227,11 +230,14 @@ def main() -> None:
             archival_header = probe.headers.get("x-sparkctl-memory")
 
         rows = []
+        bare = asyncio.run(load(urls["bare"], session, args.requests, 1, False))
         for concurrency in (1, 32):
             n = args.requests if concurrency == 1 else args.requests * 4
             direct = asyncio.run(load(f"{backend}/chat/completions", {}, n, concurrency, False))
             through = asyncio.run(load(urls["memory"], session, n, concurrency, False))
             rows.append((f"c={concurrency} direct to the backend", direct, None))
+            if concurrency == 1:
+                rows.append(("c=1 orchestrator, memory off", bare, direct))
             rows.append((f"c={concurrency} orchestrator, working+recall", through, direct))
         direct_stream = asyncio.run(load(f"{backend}/chat/completions", {}, args.requests, 1, True))
         through_stream = asyncio.run(load(urls["memory"], session, args.requests, 1, True))

@@ -187,7 +187,10 @@ def _event(data: Mapping[str, Any]) -> bytes:
 
 
 async def _guarded(events: AsyncIterator[bytes], response: httpx.Response, backend: Backend) -> AsyncIterator[bytes]:
-    """The relayed events; a transport failure midway becomes an error event. The response is always closed."""
+    """The relayed events; a transport failure midway becomes an error event. The response is always closed.
+
+    The relays read each backend stream to its end, past [DONE], so its connection goes back to the pool.
+    """
     try:
         async for event in events:
             yield event
@@ -201,13 +204,13 @@ async def _guarded(events: AsyncIterator[bytes], response: httpx.Response, backe
 
 async def _relay_openai(response: httpx.Response, model: str, answer: Answer) -> AsyncIterator[bytes]:
     async for line in response.aiter_lines():
-        if not line.startswith("data:"):
+        if answer.complete or not line.startswith("data:"):
             continue
         data = line[5:].strip()
         if data == "[DONE]":
             answer.complete = True
             yield DONE
-            return
+            continue
         event = json.loads(data)
         if "error" in event:
             yield _event(event)
@@ -218,7 +221,8 @@ async def _relay_openai(response: httpx.Response, model: str, answer: Answer) ->
             if content:
                 answer.parts.append(content)
         yield _event(event)
-    yield error_event("the backend ended the stream before it was complete")
+    if not answer.complete:
+        yield error_event("the backend ended the stream before it was complete")
 
 
 async def _relay_ollama(
@@ -233,7 +237,7 @@ async def _relay_ollama(
 
     first, calls_made = True, 0
     async for line in response.aiter_lines():
-        if not line.strip():
+        if answer.complete or not line.strip():
             continue
         event = json.loads(line)
         if event.get("error"):
@@ -260,5 +264,5 @@ async def _relay_ollama(
                               "model": model, "choices": [], "usage": usage_of(event)})  # fmt: skip
             answer.complete = True
             yield DONE
-            return
-    yield error_event("the backend ended the stream before it was complete")
+    if not answer.complete:
+        yield error_event("the backend ended the stream before it was complete")
