@@ -38,9 +38,7 @@ CHANGES_A_HOST = [
 NOT_AVAILABLE_YET = [
     ["doctor"], ["cluster", "up"], ["cluster", "status"], ["cluster", "down"], ["cluster", "join", "spark2"],
     ["models", "pull"], ["serve", "deploy"], ["serve", "status"], ["serve", "remove"], ["graphrag", "deploy"],
-    ["graphrag", "status"], ["graphrag", "remove"], ["ingest", "."],
-    ["chat"], ["teardown"], ["local", "up"], ["local", "down"], ["local", "status"], ["local", "logs"],
-    ["opencode", "setup"],
+    ["graphrag", "status"], ["graphrag", "remove"], ["teardown"], ["opencode", "setup"],
 ]
 
 SHIPPED_MODELS = Path(__file__).parents[2] / "models.toml"
