@@ -6,7 +6,8 @@ import io
 import json
 import os
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import IO, Any
 
 import httpx
@@ -16,6 +17,8 @@ from sparkctl.errors import SparkctlError
 ENDPOINT_ENV = "SPARKCTL_ENDPOINT"
 API_KEY_ENV = "SPARKCTL_API_KEY"
 CLUSTER_NODE_PORT = 31800
+_CHAT_TIMEOUT = httpx.Timeout(30.0, connect=5.0, read=600.0)
+"""A model may think for minutes before its first token; the orchestrator's own limits end a stuck backend."""
 
 
 class ApiRequestError(SparkctlError):
@@ -46,6 +49,81 @@ def resolve_endpoint(
     if local:
         return Endpoint(local.rstrip("/"), "the local stack")
     return Endpoint(f"http://{cluster_host or '127.0.0.1'}:{CLUSTER_NODE_PORT}", "the cluster's NodePort")
+
+
+@dataclass
+class ChatReply:
+    """An answer, and what the orchestrator said about it in its headers and (at the end of a stream) its usage."""
+
+    content: str = ""
+    session_id: str | None = None
+    backend: str | None = None
+    memory: str | None = None
+    model: str | None = None
+    finish_reason: str | None = None
+    usage: dict[str, Any] | None = None
+    completion: dict[str, Any] | None = field(default=None, repr=False)
+    """The whole ChatCompletion body, when the answer was not streamed."""
+
+    @classmethod
+    def from_headers(cls, headers: httpx.Headers) -> ChatReply:
+        return cls(
+            session_id=headers.get("x-session-id"),
+            backend=headers.get("x-sparkctl-backend"),
+            memory=headers.get("x-sparkctl-memory"),
+        )
+
+
+class ChatStream:
+    """A streamed answer: iterating gives its text piece by piece; `reply` has the headers at once, and the
+    whole text, model, finish reason and usage once the stream has ended. A failure midway raises ApiRequestError."""
+
+    def __init__(self, response: httpx.Response) -> None:
+        self._response = response
+        self.reply = ChatReply.from_headers(response.headers)
+        self.complete = False
+
+    def __iter__(self) -> Iterator[str]:
+        try:
+            yield from self._pieces()
+        except httpx.TransportError as exc:
+            raise ApiRequestError(
+                f"the connection to the orchestrator broke mid-answer ({type(exc).__name__})", "Ask again."
+            ) from exc
+
+    def _pieces(self) -> Iterator[str]:
+        pieces: list[str] = []
+        try:
+            for line in self._response.iter_lines():
+                if not line.startswith("data:"):
+                    continue
+                data = line[5:].strip()
+                if data == "[DONE]":
+                    self.complete = True
+                    break
+                piece = self._take(_event(data))
+                if piece:
+                    pieces.append(piece)
+                    yield piece
+        finally:
+            self.reply.content = "".join(pieces)
+        if not self.complete:
+            raise ApiRequestError("the answer stream ended before it was complete", "Ask again.")
+
+    def _take(self, event: dict[str, Any]) -> str:
+        """The text an event adds; its error, model, finish reason and usage are kept or raised."""
+        if "error" in event:
+            raise ApiRequestError(_error_text(event["error"]), "The answer stopped midway; ask again.")
+        self.reply.model = event.get("model") or self.reply.model
+        if event.get("usage"):
+            self.reply.usage = event["usage"]
+        text = []
+        for choice in event.get("choices") or []:
+            self.reply.finish_reason = choice.get("finish_reason") or self.reply.finish_reason
+            content = (choice.get("delta") or {}).get("content")
+            if isinstance(content, str):
+                text.append(content)
+        return "".join(text)
 
 
 class ProgressReader(io.BytesIO):
@@ -120,6 +198,61 @@ class OrchestratorClient:
         except httpx.TransportError as exc:
             raise self._unreachable(exc) from exc
 
+    def chat(
+        self, messages: list[dict[str, Any]], *, model: str, workspace: str, session_id: str | None = None
+    ) -> ChatReply:
+        """One answer, whole."""
+        body = {"model": model, "messages": messages, "stream": False}
+        try:
+            response = self._http.post(
+                "/v1/chat/completions", json=body, headers=_chat_headers(workspace, session_id), timeout=_CHAT_TIMEOUT
+            )
+        except httpx.TransportError as exc:
+            raise self._unreachable(exc) from exc
+        if response.status_code >= 400:
+            raise self._error(response)
+        completion = _json(response)
+        reply = ChatReply.from_headers(response.headers)
+        choice = (completion.get("choices") or [{}])[0]
+        reply.content = (choice.get("message") or {}).get("content") or ""
+        reply.finish_reason = choice.get("finish_reason")
+        reply.model = completion.get("model")
+        reply.usage = completion.get("usage")
+        reply.completion = completion
+        return reply
+
+    @contextmanager
+    def stream_chat(
+        self, messages: list[dict[str, Any]], *, model: str, workspace: str, session_id: str | None = None
+    ) -> Iterator[ChatStream]:
+        """The answer as it streams; leaving the block early (Ctrl-C) closes the connection, which ends it."""
+        body = {"model": model, "messages": messages, "stream": True, "stream_options": {"include_usage": True}}
+        headers = _chat_headers(workspace, session_id)
+        try:
+            with self._http.stream(
+                "POST", "/v1/chat/completions", json=body, headers=headers, timeout=_CHAT_TIMEOUT
+            ) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    raise self._error(response)
+                yield ChatStream(response)
+        except httpx.TransportError as exc:
+            raise self._unreachable(exc) from exc
+
+    def models(self) -> list[dict[str, Any]]:
+        """What a chat may ask for: model names, roles, aliases and auto."""
+        return list(self._request("GET", "/v1/models")["data"])
+
+    def sessions(self, *, workspace: str) -> list[dict[str, Any]]:
+        return list(self._request("GET", "/v1/sessions", headers=_workspace(workspace))["data"])
+
+    def session(self, session_id: str, *, workspace: str) -> dict[str, Any]:
+        """A session with its stored messages."""
+        return dict(self._request("GET", f"/v1/sessions/{session_id}", headers=_workspace(workspace)))
+
+    def delete_session(self, session_id: str, *, workspace: str) -> None:
+        self._request("DELETE", f"/v1/sessions/{session_id}", headers=_workspace(workspace))
+
     def _request(self, method: str, path: str, **kwargs: Any) -> Any:
         try:
             response = self._http.request(method, path, **kwargs)
@@ -127,7 +260,7 @@ class OrchestratorClient:
             raise self._unreachable(exc) from exc
         if response.status_code >= 400:
             raise self._error(response)
-        return response.json()
+        return _json(response)
 
     def _unreachable(self, exc: Exception) -> ApiRequestError:
         return ApiRequestError(
@@ -142,20 +275,48 @@ class OrchestratorClient:
             401: "Pass a valid key with --api-key or $SPARKCTL_API_KEY.",
             403: "This key is not allowed that workspace; use --workspace with one it may use.",
             413: "The upload is over the orchestrator's size limit; narrow it with --include/--exclude.",
-            503: "A server behind the orchestrator is down; see sparkctl local status.",
+            502: "The model's server failed; try again, or check it with sparkctl serve status.",
+            503: "A server behind the orchestrator is down; see sparkctl local status or sparkctl serve status.",
+            504: "The model's server was too slow; try again, or check it with sparkctl serve status.",
         }
         return ApiRequestError(message, hints.get(response.status_code, ""), status=response.status_code)
 
 
 def error_message(response: httpx.Response) -> str:
-    """The message of an OpenAI-shaped error body, or the status line."""
+    """The message of an OpenAI-shaped error body on one line, or the status line."""
     try:
         error = response.json().get("error")
         if isinstance(error, dict) and error.get("message"):
-            return f"{response.status_code}: {error['message']}"
+            return f"{response.status_code}: {_error_text(error)}"
     except (ValueError, AttributeError):
         pass
     return f"{response.status_code}: {response.reason_phrase}"
+
+
+def _error_text(error: Any) -> str:
+    message = error.get("message") if isinstance(error, dict) else None
+    return " ".join(str(message or error).split())
+
+
+def _json(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        raise ApiRequestError(
+            f"the orchestrator at {response.request.url.host} answered {response.request.url.path} with something "
+            "that is not JSON",
+            hint="Check that the endpoint is sparkctl's orchestrator.",
+        ) from None
+
+
+def _event(data: str) -> dict[str, Any]:
+    try:
+        event = json.loads(data)
+    except ValueError:
+        raise ApiRequestError("the answer stream held something that is not JSON", "Ask again.") from None
+    if not isinstance(event, dict):
+        raise ApiRequestError("the answer stream held something that is not an event", "Ask again.")
+    return event
 
 
 def _reader(data: bytes, on_sent: Callable[[int], None] | None) -> IO[bytes]:
@@ -164,3 +325,7 @@ def _reader(data: bytes, on_sent: Callable[[int], None] | None) -> IO[bytes]:
 
 def _workspace(workspace: str) -> dict[str, str]:
     return {"X-Workspace": workspace}
+
+
+def _chat_headers(workspace: str, session_id: str | None) -> dict[str, str]:
+    return _workspace(workspace) | ({"X-Session-Id": session_id} if session_id else {})

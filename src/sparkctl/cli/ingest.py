@@ -18,7 +18,7 @@ import typer
 from sparkctl.cli.context import app_context
 from sparkctl.cli.options import ApiKey, Endpoint, Workspace
 from sparkctl.cli.render import print_json, stderr, stdout
-from sparkctl.errors import SparkctlError
+from sparkctl.errors import ConfigError, SparkctlError
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -62,6 +62,11 @@ def ingest(
     state = app_context(ctx)
     console = stderr()
     folders, files = split_sources(paths)
+    if (include or exclude) and not folders:
+        raise ConfigError(
+            "--include and --exclude choose files inside folders, and no folder was given",
+            hint="Name the files to send, or give the folder with the patterns.",
+        )
     codebases = [_pack(folder, include or [], exclude or [], console, state.json, state.verbose) for folder in folders]
     try:
         documents = [read_document(path) for path in files]
