@@ -365,3 +365,37 @@ def test_auto_routes_tools_to_coding_and_reasoning_questions_to_reasoning(
     )
     assert coding.headers["x-sparkctl-backend"].startswith("qwen3-coder-next")
     assert reasoning.parse().model == coding.parse().model == "auto"
+
+
+def test_too_large_a_request_is_413_and_a_slow_backend_is_504_naming_it(
+    start_orchestrator: Start, fake_llm: FakeLLM
+) -> None:
+    url = start_orchestrator(max_chat_bytes=4096, llm_timeout=0.5)
+    with pytest.raises(openai.APIStatusError) as large:
+        client(url).chat.completions.create(model="qwen", messages=[{"role": "user", "content": "x" * 5000}])
+    assert large.value.status_code == 413
+    fake_llm.latency = 2.0
+    with pytest.raises(openai.APIStatusError) as slow:
+        client(url).chat.completions.create(model="qwen", messages=[{"role": "user", "content": "are you there"}])
+    assert slow.value.status_code == 504 and "qwen3-coder-next" in slow.value.message
+
+
+def test_promotion_left_due_by_a_stopped_process_is_done_at_the_next_start(
+    start_orchestrator: Start, database_url: str, fake_llm: FakeLLM
+) -> None:
+    import psycopg
+
+    start_orchestrator()
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(
+            """INSERT INTO chat_sessions (workspace, id, user_turns, summary_claimed_at)
+               VALUES ('sweep-ws', 'cut-off', 6, now() - interval '1 hour')"""
+        )
+        conn.execute(
+            """INSERT INTO chat_messages (workspace, session_id, role, content)
+               VALUES ('sweep-ws', 'cut-off', 'user', 'what the Zephyr cache does')"""
+        )
+    url = start_orchestrator()
+    headers = {"Authorization": "Bearer admin-key", "X-Workspace": "sweep-ws"}
+    wait_for(lambda: bool(httpx.get(f"{url}/v1/sessions/cut-off", headers=headers).json()["summary"]))
+    assert summary_requests(fake_llm) == 1

@@ -48,9 +48,19 @@ class ChatRequest(BaseModel):
     stream_options: dict[str, Any] | None = None
 
 
+async def _read(request: Request, limit: int) -> bytes:
+    pieces, size = [], 0
+    async for piece in request.stream():
+        size += len(piece)
+        if size > limit:
+            raise ApiError(413, f"the request body is larger than {limit} bytes", "request_too_large")
+        pieces.append(piece)
+    return b"".join(pieces)
+
+
 async def _body(request: Request) -> tuple[ChatRequest, dict[str, Any]]:
     try:
-        raw = json.loads(await request.body())
+        raw = json.loads(await _read(request, request.app.state.settings.max_chat_bytes))
     except ValueError:
         raise ApiError(400, "the request body is not valid JSON", "invalid_json") from None
     if not isinstance(raw, dict):
