@@ -8,9 +8,9 @@ from typing import Any
 
 import httpx
 import pytest
-from test_ingest_end_to_end import httpx_source_tarball, ingest
 
 from sparkctl.services.orchestrator.memory.archival import session_source
+from support.codebases import httpx_source_tarball, ingest
 from support.fake_llm import FakeLLM
 from support.orchestrator import Start, chat_messages, client, wait_for
 from support.stack import Stack

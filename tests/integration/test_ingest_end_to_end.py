@@ -6,47 +6,15 @@ from __future__ import annotations
 
 import io
 import tarfile
-from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
-from sparkctl.client import Endpoint, OrchestratorClient
+from support.codebases import add_file, httpx_source_tarball, ingest
 from support.fake_llm import FakeLLM
 from support.stack import Stack
 
 pytestmark = pytest.mark.integration
-
-
-def httpx_source_tarball(extra: dict[str, bytes] | None = None, drop: tuple[str, ...] = ()) -> bytes:
-    root = Path(httpx.__file__).parent
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
-        for path in sorted(root.rglob("*.py")):
-            name = f"httpx/{path.relative_to(root).as_posix()}"
-            if name in drop:
-                continue
-            data = path.read_bytes()
-            _add(archive, name, data)
-        for name, data in (extra or {}).items():
-            _add(archive, name, data)
-    return buffer.getvalue()
-
-
-def _add(archive: tarfile.TarFile, name: str, data: bytes) -> None:
-    info = tarfile.TarInfo(name)
-    info.size = len(data)
-    archive.addfile(info, io.BytesIO(data))
-
-
-def ingest(stack: Stack, archive: bytes, workspace: str) -> dict[str, Any]:
-    with OrchestratorClient(Endpoint(stack.orchestrator, "test"), stack.api_key) as client:
-        job = client.upload_codebase(archive, name="httpx", workspace=workspace)
-        states = list(client.follow_job(job["id"]))
-        final = client.job(job["id"])
-    assert states, "no progress events"
-    return final
 
 
 def entities_named(stack: Stack, workspace: str, name: str) -> set[str]:
@@ -93,7 +61,7 @@ def test_re_ingesting_is_incremental_and_forgets_vanished_files(graphrag_stack: 
 def test_a_hostile_archive_fails_the_job_with_the_reason(graphrag_stack: Stack) -> None:
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
-        _add(archive, "../../etc/evil.py", b"x = 1\n")
+        add_file(archive, "../../etc/evil.py", b"x = 1\n")
     job = ingest(graphrag_stack, buffer.getvalue(), "alpha")
     assert job["status"] == "failed"
     assert ".." in job["error"]
