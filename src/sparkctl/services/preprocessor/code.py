@@ -200,6 +200,7 @@ class _Walk:
         self.language = language
         self.spec = SPECS[language]
         self.source = source
+        self._ascii = source.decode("ascii") if source.isascii() else None
         self.module = module_name(path)
         self.entities: list[Entity] = []
         self.relationships: list[Relationship] = []
@@ -218,7 +219,13 @@ class _Walk:
             self.references.append(Reference(source=source, target=target, kind=kind, line=line))
 
     def text(self, node: Node) -> str:
-        return self.source[node.start_byte : node.end_byte].decode("utf-8", errors="replace")
+        return self.slice(node.start_byte, node.end_byte)
+
+    def slice(self, start: int, end: int) -> str:
+        """The source between two byte offsets; an ASCII file is decoded once and sliced as text."""
+        if self._ascii is not None:
+            return self._ascii[start:end]
+        return self.source[start:end].decode("utf-8", errors="replace")
 
     def run(self, root: Node) -> CodeFacts:
         """One pass over the query's captures, in document order; a stack of byte ranges gives each its scope."""
@@ -330,7 +337,7 @@ class _Walk:
 
     def _signature(self, node: Node, body: Node | None) -> str:
         end = body.start_byte if body is not None else node.end_byte
-        text = self.source[node.start_byte : end].decode("utf-8", errors="replace")
+        text = self.slice(node.start_byte, end)
         return _SPACE.sub(" ", text).strip().rstrip("{:").strip()[:MAX_SIGNATURE]
 
     def _doc(self, node: Node, body: Node | None) -> str:
