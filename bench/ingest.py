@@ -22,6 +22,8 @@ from sparkctl.client import Endpoint, OrchestratorClient
 from sparkctl.local.process import free_port
 from sparkctl.local.servers import nats, postgres, redis
 from sparkctl.local.services import service_process
+from sparkctl.local.stack import StackOptions, service_env
+from sparkctl.local.state import SERVICES
 from sparkctl.services.preprocessor.parse import parse_file
 
 
@@ -67,30 +69,17 @@ def main() -> None:
     for server in servers:
         server.process.start()
     database, cache, queue = (server.url for server in servers)
-    ports = {name: free_port() for name in ("lightrag", "preprocessor", "orchestrator")}
+    ports: dict[str, int | None] = {name: free_port() for name in ("lightrag", "preprocessor", "orchestrator")}
+    ports["worker"] = None
     url = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
-    common = {
-        "SPARKCTL_DATABASE_URL": database,
-        "SPARKCTL_NATS_URL": queue,
-        "SPARKCTL_REDIS_URL": cache,
-        "SPARKCTL_LIGHTRAG_URL": url["lightrag"],
-        "SPARKCTL_PREPROCESSOR_URL": url["preprocessor"],
-        "SPARKCTL_EMBEDDER": "hash",
-        "SPARKCTL_LLM_URL": "http://127.0.0.1:9",
-        "SPARKCTL_LOG_LEVEL": "warning",
-    }
-    lightrag_env = {
-        "SPARKCTL_GRAPH_STORAGE": "networkx",
-        "SPARKCTL_DATA_DIR": str(data_dir / "lightrag"),
-        "SPARKCTL_PROSE_MODE": "chunks",
-        "SPARKCTL_VECTOR_INDEX": args.vector_index,
-    }
-    services = [
-        service_process("lightrag", port=ports["lightrag"], env={**common, **lightrag_env}, log_dir=data_dir / "logs"),
-        service_process("preprocessor", port=ports["preprocessor"], env=common, log_dir=data_dir / "logs"),
-        service_process("orchestrator", port=ports["orchestrator"], env=common, log_dir=data_dir / "logs"),
-        service_process("worker", port=None, env=common, log_dir=data_dir / "logs"),
-    ]
+    options = StackOptions(
+        data_dir=data_dir, port=ports["orchestrator"] or 0, llm_url="http://127.0.0.1:9", embedder="hash"
+    )
+    env = service_env(options, {"postgres": database, "redis": cache, "nats": queue}, ports)
+    for settings in env.values():
+        settings["SPARKCTL_LOG_LEVEL"] = "warning"
+    env["lightrag"] |= {"SPARKCTL_PROSE_MODE": "chunks", "SPARKCTL_VECTOR_INDEX": args.vector_index}
+    services = [service_process(name, port=ports[name], env=env[name], log_dir=data_dir / "logs") for name in SERVICES]
     try:
         for service in services:
             service.start()

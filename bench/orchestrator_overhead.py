@@ -30,6 +30,7 @@ import httpx
 from sparkctl.local.process import ManagedProcess, ProcessSpec, free_port
 from sparkctl.local.servers import nats, postgres, redis
 from sparkctl.local.services import http_ready, service_process
+from sparkctl.local.stack import StackOptions, service_env
 
 QUESTION = "How does the AsyncClient in httpx send a request with retries?"
 HEADERS = {"Authorization": "Bearer bench-key", "X-Workspace": "bench"}
@@ -193,17 +194,17 @@ def main() -> None:
             server.process.start()
             started.append(server.process)
         database, cache, queue = (server.url for server in servers)
-        common = {
-            "SPARKCTL_DATABASE_URL": database, "SPARKCTL_REDIS_URL": cache, "SPARKCTL_NATS_URL": queue,
-            "SPARKCTL_LIGHTRAG_URL": lightrag, "SPARKCTL_LLM_URL": backend, "SPARKCTL_EMBEDDER": "hash",
-            "SPARKCTL_LOG_LEVEL": "warning", "SPARKCTL_API_KEYS": "bench-key",
-            "SPARKCTL_PROMOTE_AFTER_TURNS": "100000",
+        options = StackOptions(data_dir=data_dir, llm_url=backend, embedder="hash", api_key="bench-key")
+        service_ports: dict[str, int | None] = {
+            "lightrag": ports["lightrag"], "preprocessor": None, "orchestrator": None, "worker": None,
         }  # fmt: skip
-        lightrag_env = {"SPARKCTL_GRAPH_STORAGE": "networkx", "SPARKCTL_DATA_DIR": str(data_dir / "lightrag"),
-                        "SPARKCTL_VECTOR_INDEX": "exact", "SPARKCTL_PROSE_MODE": "chunks"}  # fmt: skip
+        env = service_env(options, {"postgres": database, "redis": cache, "nats": queue}, service_ports)
+        quiet = {"SPARKCTL_LOG_LEVEL": "warning"}
+        common = env["orchestrator"] | quiet | {"SPARKCTL_PROMOTE_AFTER_TURNS": "100000"}
+        lightrag_env = env["lightrag"] | quiet | {"SPARKCTL_PROSE_MODE": "chunks"}
         processes = {
             "backend": backend_process(ports["backend"], args.latency_ms, logs),
-            "lightrag": service_process("lightrag", port=ports["lightrag"], env=common | lightrag_env, log_dir=logs),
+            "lightrag": service_process("lightrag", port=ports["lightrag"], env=lightrag_env, log_dir=logs),
             "bare": service_process(
                 "orchestrator", port=ports["bare"], env=common | {"SPARKCTL_MEMORY": "false"}, log_dir=logs
             ),

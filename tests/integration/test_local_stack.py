@@ -196,18 +196,7 @@ def test_a_taken_orchestrator_port_is_named_with_the_option_to_change_it(cli: Cl
 
 
 def test_a_service_that_cannot_start_is_named_with_its_log_and_nothing_is_left_running(cli: Cli) -> None:
-    result = cli.run(
-        "local",
-        "up",
-        "--detach",
-        "--embedder",
-        "hash",
-        "--port",
-        str(free_port()),
-        "--data-dir",
-        str(cli.data_dir),
-        env={"SPARKCTL_MAX_WORKSPACES": "0"},
-    )
+    result = cli.up(port=free_port(), env={"SPARKCTL_MAX_WORKSPACES": "0"})
 
     assert result.returncode == 1
     assert "Error: lightrag exited during start" in result.stderr

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import multiprocessing
 
 from sparkctl.services.common.parsed import ParsedFile
 from sparkctl.services.preprocessor.pool import ParserPool, parse_files
@@ -20,6 +21,7 @@ def test_a_batch_parsed_across_processes_equals_one_parsed_here() -> None:
     try:
         answers = asyncio.run(pool.parse_json(files, 1 << 20))
         parsed = asyncio.run(pool.parse(files, 1 << 20))
+        assert len(multiprocessing.active_children()) == 2, "the batch was not parsed in the pool's processes"
     finally:
         pool.close()
     expected = parse_files(files, 1 << 20)

@@ -45,7 +45,9 @@ class Cli:
             self.argv(*args), env={**self.env, **(env or {})}, capture_output=True, text=True, timeout=timeout
         )
 
-    def up(self, *args: str, port: int, llm_url: str = "http://127.0.0.1:9") -> subprocess.CompletedProcess:
+    def up(
+        self, *args: str, port: int, llm_url: str = "http://127.0.0.1:9", env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess:
         return self.run(
             "local",
             "up",
@@ -59,6 +61,7 @@ class Cli:
             "--llm-url",
             llm_url,
             *args,
+            env=env,
         )
 
     def status(self) -> dict[str, Any]:

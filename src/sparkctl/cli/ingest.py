@@ -17,7 +17,7 @@ import typer
 
 from sparkctl.cli.context import app_context
 from sparkctl.cli.options import ApiKey, Endpoint, Workspace
-from sparkctl.cli.render import print_json, stderr, stdout
+from sparkctl.cli.render import escape, print_json, stderr, stdout
 from sparkctl.errors import ConfigError, SparkctlError
 
 if TYPE_CHECKING:
@@ -111,7 +111,7 @@ def _pack(
 
 def _print_packed(console: Console, name: str, packed: PackResult, verbose: bool) -> None:
     console.print(
-        f"[bold]{_escape(name)}[/]: {len(packed.files)} files, {_size(packed.raw_bytes)} "
+        f"[bold]{escape(name)}[/]: {len(packed.files)} files, {_size(packed.raw_bytes)} "
         f"({_size(packed.compressed_bytes)} compressed)",
         highlight=False,
     )
@@ -119,7 +119,7 @@ def _print_packed(console: Console, name: str, packed: PackResult, verbose: bool
         console.print(f"  left out: {_reasons(packed.skipped_by_reason)}", style="dim", highlight=False)
         if verbose:
             for path, reason in packed.skipped:
-                console.print(f"    {_escape(path)}  {reason}", style="dim", highlight=False)
+                console.print(f"    {escape(path)}  {reason}", style="dim", highlight=False)
         else:
             console.print("  --verbose lists them", style="dim", highlight=False)
 
@@ -167,7 +167,7 @@ def _follow_all(
     finals: list[dict[str, Any]] = []
     with _progress(console, quiet, "{task.completed}/{task.total} files  {task.fields[status]}") as progress:
         for job in queued:
-            task = progress.add_task(_escape(job["source"]), total=None, status=job["status"])
+            task = progress.add_task(escape(job["source"]), total=None, status=job["status"])
             try:
                 finals.append(_follow(client, job["id"], lambda state, task=task: _show_job(progress, task, state)))
             except KeyboardInterrupt:
@@ -212,7 +212,7 @@ def _print_summary(finals: list[dict[str, Any]]) -> None:
     table.add_column("time", justify="right")
     for job in finals:
         table.add_row(
-            _escape(job["source"]),
+            escape(job["source"]),
             _status(job),
             str(job["files_done"]),
             str(job["files_unchanged"]),
@@ -227,7 +227,7 @@ def _print_summary(finals: list[dict[str, Any]]) -> None:
     console.print(table)
     for job in finals:
         if job["skipped"]:
-            console.print(f"{_escape(job['source'])} skipped: {_reasons(job['skipped'])}", highlight=False)
+            console.print(f"{escape(job['source'])} skipped: {_reasons(job['skipped'])}", highlight=False)
 
 
 def _raise_for_failures(finals: list[dict[str, Any]]) -> None:
@@ -284,9 +284,3 @@ def _size(count: int) -> str:
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1024
     return f"{size:.1f} GiB"
-
-
-def _escape(text: str) -> str:
-    from rich.markup import escape
-
-    return escape(text)

@@ -15,7 +15,7 @@ import typer
 
 from sparkctl.cli.context import app_context
 from sparkctl.cli.options import Yes, sub_app
-from sparkctl.cli.render import print_json, stderr, stdout
+from sparkctl.cli.render import escape, print_json, stderr, stdout
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
@@ -103,7 +103,7 @@ def _up_foreground(stack: LocalStack) -> None:
 
         def ready(warnings: list[str]) -> None:
             for warning in warnings:
-                live.console.print(f"[yellow]Warning:[/] {_escape(warning)}", highlight=False)
+                live.console.print(f"[yellow]Warning:[/] {escape(warning)}", highlight=False)
 
         _supervise(stack, ready)
 
@@ -178,7 +178,7 @@ def status(ctx: typer.Context) -> None:
         return
     console = stdout()
     if report.problem is not None:
-        console.print(f"[yellow]{_escape(report.problem)}[/]")
+        console.print(f"[yellow]{escape(report.problem)}[/]")
         console.print("`sparkctl local down` removes it.", style="dim")
         return
     if report.state is None:
@@ -383,7 +383,7 @@ def _signals_ignored() -> Iterator[None]:
 
 
 def _warn(message: str) -> None:
-    stderr().print(f"[yellow]Warning:[/] {_escape(message)}", highlight=False)
+    stderr().print(f"[yellow]Warning:[/] {escape(message)}", highlight=False)
 
 
 def _write(line: str) -> None:
@@ -395,9 +395,3 @@ def _json_line(name: str, line: str) -> str:
     import json
 
     return json.dumps({"service": name, "line": line})
-
-
-def _escape(text: str) -> str:
-    from rich.markup import escape
-
-    return escape(text)

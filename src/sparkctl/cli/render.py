@@ -35,21 +35,22 @@ def render_error(error: SparkctlError, *, verbose: bool) -> None:
     console = stderr()
     if verbose:
         console.print(traceback.format_exc(), markup=False, highlight=False)
-    console.print(f"[bold red]Error:[/] {_escape(error.message)}", highlight=False)
+    console.print(f"[bold red]Error:[/] {escape(error.message)}", highlight=False)
     if error.hint:
-        console.print(f"  {_escape(error.hint)}", style="dim", highlight=False)
+        console.print(f"  {escape(error.hint)}", style="dim", highlight=False)
 
 
 def render_unexpected(error: BaseException, *, verbose: bool) -> None:
     console = stderr()
     if verbose:
         console.print(traceback.format_exc(), markup=False, highlight=False)
-    console.print(f"[bold red]Unexpected error:[/] {_escape(type(error).__name__)}: {_escape(str(error))}")
+    console.print(f"[bold red]Unexpected error:[/] {escape(type(error).__name__)}: {escape(str(error))}")
     if not verbose:
         console.print("  Run again with --verbose for the traceback, and report it.", style="dim")
 
 
-def _escape(text: str) -> str:
-    from rich.markup import escape
+def escape(text: str) -> str:
+    """Text shown as it is, even when it holds rich markup such as [brackets]."""
+    from rich.markup import escape as escape_markup
 
-    return escape(text)
+    return escape_markup(text)

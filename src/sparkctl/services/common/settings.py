@@ -43,3 +43,8 @@ class LlmSettings(BaseSettings):
     @property
     def embedding_url(self) -> str:
         return self.embed_url or self.llm_url
+
+    @property
+    def llm_key(self) -> str | None:
+        """The model servers' API key in clear, for an Authorization header."""
+        return self.llm_api_key.get_secret_value() if self.llm_api_key else None

@@ -124,7 +124,7 @@ class Models:
                 f"{catalog.path}: the LightRAG service needs an 'extract' and an 'embed' model",
                 hint="Add them to models.toml.",
             )
-        api_key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
+        api_key = settings.llm_key
         use_hash = settings.embedder == "hash"
         return cls(
             extract=ChatModel.from_catalog(extract[0]),

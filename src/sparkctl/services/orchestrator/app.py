@@ -18,7 +18,7 @@ from sparkctl.services.common.schema import migrate
 from sparkctl.services.orchestrator.auth import KeyRing
 from sparkctl.services.orchestrator.backends import Completions
 from sparkctl.services.orchestrator.errors import install_error_handlers
-from sparkctl.services.orchestrator.memory.factory import build_memory, llm_api_key
+from sparkctl.services.orchestrator.memory.factory import build_memory
 from sparkctl.services.orchestrator.resources import NatsLink, Resources
 from sparkctl.services.orchestrator.routes import chat, health, ingest, jobs, sessions
 from sparkctl.services.orchestrator.routing import Router
@@ -50,7 +50,7 @@ def create_app(settings: OrchestratorSettings) -> FastAPI:
         )
         nats = NatsLink(settings.nats_url)
         app.state.resources = Resources(pool=pool, redis=redis, nats=nats, http=http)
-        app.state.completions = Completions(http, llm_api_key(settings))
+        app.state.completions = Completions(http, settings.llm_key)
         app.state.memory = build_memory(settings, catalog, pool, redis, http) if settings.memory else None
         sweep = asyncio.ensure_future(app.state.memory.sweep()) if app.state.memory else None
         try:

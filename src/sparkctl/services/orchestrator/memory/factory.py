@@ -19,10 +19,6 @@ if TYPE_CHECKING:
     from redis.asyncio import Redis
 
 
-def llm_api_key(settings: OrchestratorSettings) -> str | None:
-    return settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
-
-
 def build_memory(
     settings: OrchestratorSettings, catalog: Catalog, pool: AsyncConnectionPool, redis: Redis, http: httpx.AsyncClient
 ) -> Memory:
@@ -32,7 +28,7 @@ def build_memory(
             f"{catalog.path}: chat memory needs an 'extract' model (summaries) and an 'embed' model (recall)",
             hint="Add them to models.toml, or turn memory off with SPARKCTL_MEMORY=false.",
         )
-    key = llm_api_key(settings)
+    key = settings.llm_key
     embed_client = None if settings.embedder == "hash" else LlmClient(settings.embedding_url, http, api_key=key)
     extract_url = settings.model_urls.get(extract[0].name, settings.llm_url)
     policy = Policy(

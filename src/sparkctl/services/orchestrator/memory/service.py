@@ -146,16 +146,15 @@ class Memory:
             )
         return [Retrieved("conversations", item.summary, item.similarity) for item in found]
 
-    async def remember_working(self, workspace: str, session: str, turn: Sequence[dict[str, Any]]) -> None:
-        """Working memory gets the turn before the client has the end of the answer: its next request sees it."""
+    async def remember(self, workspace: str, session: str, asked: Sequence[dict[str, Any]], answer: str) -> None:
+        """Store a turn: in working memory before the client has the end of the answer, so its next request
+        sees it; in PostgreSQL, and promoted when a threshold is crossed, in the background."""
+        turn = [*asked, {"role": "assistant", "content": answer}]
         try:
             await self.working.append(workspace, session, turn)
         except Exception as exc:
             log.warning("working memory (Redis) did not store a turn of session %s: %s", session, exc)
-
-    def remember_later(self, workspace: str, session: str, turn: Sequence[dict[str, Any]]) -> None:
-        """Store the turn in PostgreSQL and promote, in the background."""
-        self._spawn(self._remember(workspace, session, list(turn)))
+        self._spawn(self._remember(workspace, session, turn))
 
     async def _remember(self, workspace: str, session: str, turn: list[dict[str, Any]]) -> None:
         try:

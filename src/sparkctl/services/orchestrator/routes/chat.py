@@ -27,6 +27,7 @@ FORWARDED = (
     "logit_bias", "logprobs", "top_logprobs", "n", "reasoning_effort",
 )  # fmt: skip
 """The request fields a backend gets; anything else a client sends is ignored."""
+_NO_BUFFERING = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 SESSION_ID = re.compile(r"^[A-Za-z0-9_.:@-]{1,128}$")
 
 
@@ -115,11 +116,8 @@ async def chat_completions(
         raise ApiError(exc.status, exc.message, exc.code, headers=headers) from None
     headers["X-Sparkctl-Backend"] = backend.label
     if memory is not None:
-        await _remember(memory, workspace, session, turn, answer.text)
+        await memory.remember(workspace, session, turn, answer.text)
     return JSONResponse(completion, headers=headers)
-
-
-_NO_BUFFERING = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
 def _new_input(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -130,12 +128,6 @@ def _new_input(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
         for m in messages[last_answer + 1 :]
         if m.get("role") in ("user", "tool")
     ]
-
-
-async def _remember(memory: Memory, workspace: str, session: str, turn: list[dict[str, Any]], answer: str) -> None:
-    stored = [*turn, {"role": "assistant", "content": answer}]
-    await memory.remember_working(workspace, session, stored)
-    memory.remember_later(workspace, session, stored)
 
 
 async def _remembered(
@@ -149,7 +141,7 @@ async def _remembered(
     """The stream, with the turn stored before its last event when it completed."""
     async for chunk in chunks:
         if chunk == DONE and memory is not None and answer.complete:
-            await _remember(memory, workspace, session, turn, answer.text)
+            await memory.remember(workspace, session, turn, answer.text)
         yield chunk
 
 
