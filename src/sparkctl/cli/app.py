@@ -23,12 +23,19 @@ from sparkctl.cli import (
     teardown,
 )
 from sparkctl.cli.context import AppContext, OutputFormat, app_context
+from sparkctl.cli.global_options import hoist_global_options
 from sparkctl.cli.render import print_json, render_error, render_unexpected
 from sparkctl.errors import SparkctlError
 
 
 class _ErrorsAtTheEdge(TyperGroup):
-    """Turns every SparkctlError into one clear message and an exit code, whatever command raised it."""
+    """Turns every SparkctlError into one clear message and an exit code, whatever command raised it.
+
+    Also lets the global options follow the command, like kubectl and helm: see `hoist_global_options`.
+    """
+
+    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:  # type: ignore[override]
+        return super().parse_args(ctx, hoist_global_options(self, ctx, args))
 
     def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override]
         try:
@@ -55,7 +62,10 @@ def _verbose(ctx: typer.Context) -> bool:
 app = typer.Typer(
     name="sparkctl",
     cls=_ErrorsAtTheEdge,
-    help="Run a private LLM and GraphRAG platform on an NVIDIA DGX Spark.",
+    help=(
+        "Run a private LLM and GraphRAG platform on an NVIDIA DGX Spark.\n\n"
+        "Global options go before or after the command; given twice, the later one wins."
+    ),
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
