@@ -90,3 +90,35 @@ class ServiceUnavailable(SparkctlError):
 
 class ArchiveError(SparkctlError):
     """An archive is corrupt or hostile and was refused."""
+
+
+class HelmError(SparkctlError):
+    """Helm could not be found, installed or run, or a helm command failed; helm's own message is in it."""
+
+
+class KubeError(SparkctlError):
+    """The Kubernetes API refused or failed a request."""
+
+
+class KubeUnreachable(KubeError):
+    """The Kubernetes API server did not answer, or is not ready."""
+
+
+class KubeTimeout(KubeError):
+    """Something in the cluster did not reach the awaited state in time."""
+
+
+class KubeForbidden(KubeError):
+    """The API server rejected the kubeconfig's credentials (401) or its permissions (403)."""
+
+
+class KubeNotFound(KubeError):
+    """An object or a namespace the request needs does not exist."""
+
+
+class KubeConflict(KubeError):
+    """The object exists already, or changed while we were changing it."""
+
+
+class KubeInvalid(KubeError):
+    """The API server refused an object as invalid (400 or 422)."""

@@ -1,0 +1,50 @@
+"""The cluster's admin kubeconfig, brought to the machine that runs sparkctl when the host is remote."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from sparkctl.errors import ConfigError
+
+if TYPE_CHECKING:
+    from sparkctl.hosts import Host
+
+ADMIN_CONF = "/etc/kubernetes/admin.conf"
+API_PORT = 6443
+
+
+def remote_kubeconfig_path(host_name: str) -> Path:
+    """Where the kubeconfig of a remote host's cluster is kept here: ~/.kube/sparkctl-<host>.yaml."""
+    safe = "".join(char if char.isalnum() or char in "-._" else "_" for char in host_name)
+    return Path("~/.kube").expanduser() / f"sparkctl-{safe}.yaml"
+
+
+def with_server(kubeconfig: str, server: str) -> str:
+    """The kubeconfig with every cluster's server address replaced by `server`."""
+    try:
+        document: Any = yaml.safe_load(kubeconfig)
+        for entry in document["clusters"]:
+            entry["cluster"]["server"] = server
+    except (yaml.YAMLError, KeyError, TypeError) as exc:
+        raise ConfigError(
+            f"{ADMIN_CONF} is not a kubeconfig sparkctl can read: {exc}",
+            hint="Check the file on the host; `kubeadm init` writes it.",
+        ) from None
+    return yaml.safe_dump(document, sort_keys=False)
+
+
+def fetch_kubeconfig(host: Host, host_address: str, local: Path) -> Path:
+    """Copy the host's admin kubeconfig to `local` (mode 0600), pointing at https://HOST:6443."""
+    text = host.get(ADMIN_CONF, sudo=True).decode()
+    server = f"https://[{host_address}]:{API_PORT}" if ":" in host_address else f"https://{host_address}:{API_PORT}"
+    local.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    temporary = local.with_name(f".{local.name}.tmp")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as file:
+        file.write(with_server(text, server))
+    temporary.replace(local)
+    return local

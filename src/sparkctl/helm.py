@@ -1,0 +1,454 @@
+"""Helm for the cluster steps: find or install a pinned helm, and a small synchronous facade over pyhelm3.
+
+pyhelm3 (and through it pydantic and PyYAML) is imported only when a helm command runs, so `sparkctl --help`
+stays fast. pyhelm3 is async; `Helm` runs each call with `asyncio.run`, so it must not be called from inside a
+running event loop.
+
+The pinned helm is Helm 3 (HELM_VERSION). Its SHA-256 sums are the ones the Helm project published for
+v3.20.0 (https://github.com/helm/helm/releases/tag/v3.20.0, the same values that harvester/harvester's
+Dockerfile pins), one per archive; `install_helm` refuses any other bytes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import gzip
+import hashlib
+import os
+import re
+import shutil
+import signal
+import tarfile
+import tempfile
+import zlib
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import IO, TYPE_CHECKING, Any
+
+from sparkctl import paths
+from sparkctl.errors import ArchiveError, HelmError
+
+if TYPE_CHECKING:
+    import asyncio
+
+HELM_VERSION = "v3.20.0"
+_HELM_SHA256 = {
+    "amd64": "dbb4c8fc8e19d159d1a63dda8db655f9ffa4aac1b9a6b188b34a40957119b286",
+    "arm64": "bfb14953295d5324d47ab55f3dfba6da28d46c848978c8fbf412d4271bdc29f1",
+}
+_ARCHES = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
+_DOWNLOAD_BASE = "https://get.helm.sh"
+_MAX_ARCHIVE = 256 * 1024 * 1024
+"""Helm's archives are about 20 MB; a server sending far more is refused before the disk fills."""
+_CHUNK = 1024 * 1024
+_COMMAND_TIMEOUT = 300.0
+"""How long a helm command that does not wait for a rollout may run (pulling a chart included)."""
+_WAIT_MARGIN = 60.0
+"""Time given to helm beyond its own --timeout before the process is stopped."""
+
+ProgressCallback = Callable[[int, int | None], None]
+"""Called as bytes arrive: bytes so far, and the total when the server said it."""
+
+
+# --- finding and installing helm -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HelmDownload:
+    """One pinned helm archive: where it is and the SHA-256 its bytes must have."""
+
+    url: str
+    sha256: str
+    version: str
+    arch: str
+
+    @property
+    def member(self) -> str:
+        """The archive member that is the helm binary."""
+        return f"linux-{self.arch}/helm"
+
+
+def helm_download(machine: str) -> HelmDownload:
+    """The pinned helm archive for a machine type as `uname -m` prints it (x86_64/amd64, aarch64/arm64)."""
+    arch = _ARCHES.get(machine.strip().lower())
+    if arch is None:
+        raise HelmError(
+            f"no helm download is pinned for machine type {machine!r}",
+            hint=f"install helm {HELM_VERSION} for this machine by hand and put it on PATH",
+        )
+    name = f"helm-{HELM_VERSION}-linux-{arch}.tar.gz"
+    return HelmDownload(url=f"{_DOWNLOAD_BASE}/{name}", sha256=_HELM_SHA256[arch], version=HELM_VERSION, arch=arch)
+
+
+def helm_install_dir() -> Path:
+    """Where sparkctl installs the helm it downloads."""
+    return paths.data_dir() / "bin"
+
+
+def find_helm() -> Path | None:
+    """helm on PATH, else the one sparkctl installed; None when there is neither."""
+    on_path = shutil.which("helm")
+    if on_path:
+        return Path(on_path)
+    own = helm_install_dir() / "helm"
+    if own.is_file() and os.access(own, os.X_OK):
+        return own
+    return None
+
+
+def install_helm(
+    download: HelmDownload,
+    dest_dir: Path,
+    *,
+    on_progress: ProgressCallback | None = None,
+    client: Any = None,
+) -> Path:
+    """Download the archive, check its SHA-256, and install its helm as dest_dir/helm (mode 0755); the path.
+
+    The archive is refused (ArchiveError) when its checksum differs or any member is a link, a device, or a name
+    that leaves the archive; nothing is installed then. `client` is an httpx.Client to use (its proxies, its CA).
+    """
+    import httpx
+
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    http = client if client is not None else httpx.Client(timeout=httpx.Timeout(30.0, connect=10.0))
+    try:
+        with tempfile.TemporaryFile(dir=dest_dir) as archive:
+            actual = _fetch(http, download, archive, on_progress)
+            if actual != download.sha256.lower():
+                raise ArchiveError(
+                    f"helm archive {download.url} has SHA-256 {actual}, expected {download.sha256}: refused",
+                    hint="the download was altered or truncated on the way; try again, or install helm by hand",
+                )
+            archive.seek(0)
+            return _extract_helm(archive, download, dest_dir)
+    finally:
+        if client is None:
+            http.close()
+
+
+def _fetch(http: Any, download: HelmDownload, out: IO[bytes], on_progress: ProgressCallback | None) -> str:
+    import httpx
+
+    hint = (
+        "if this machine reaches the internet through a proxy, set HTTPS_PROXY; "
+        f"or install helm {download.version} by hand and put it on PATH"
+    )
+    digest = hashlib.sha256()
+    try:
+        with http.stream("GET", download.url, follow_redirects=True) as response:
+            if response.status_code != 200:
+                raise HelmError(f"could not download helm from {download.url}: HTTP {response.status_code}", hint=hint)
+            length = response.headers.get("content-length")
+            total = int(length) if length and length.isdigit() else None
+            done = 0
+            for chunk in response.iter_bytes(_CHUNK):
+                done += len(chunk)
+                if done > _MAX_ARCHIVE:
+                    raise ArchiveError(f"helm archive {download.url} is larger than {_MAX_ARCHIVE} bytes: refused")
+                digest.update(chunk)
+                out.write(chunk)
+                if on_progress is not None:
+                    on_progress(done, total)
+    except httpx.HTTPError as exc:
+        reason = str(exc) or type(exc).__name__
+        raise HelmError(f"could not download helm from {download.url}: {reason}", hint=hint) from None
+    return digest.hexdigest()
+
+
+def _extract_helm(archive: IO[bytes], download: HelmDownload, dest_dir: Path) -> Path:
+    refused = "install helm by hand and put it on PATH"
+    try:
+        with tarfile.open(fileobj=archive, mode="r:gz") as tar:
+            found: tarfile.TarInfo | None = None
+            for member in tar:
+                _check_member(member)
+                if PurePosixPath(member.name).as_posix() == download.member:
+                    if found is not None:
+                        raise ArchiveError(f"helm archive holds {download.member} twice: refused", hint=refused)
+                    found = member
+            if found is None:
+                raise ArchiveError(f"helm archive has no {download.member}", hint=refused)
+            source = tar.extractfile(found)
+            assert source is not None, "_check_member lets only files and directories through"
+            return _write_executable(source, dest_dir / "helm")
+    except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as exc:
+        raise ArchiveError(f"corrupt helm archive: {exc}", hint=refused) from None
+    except OSError as exc:
+        raise HelmError(f"could not install helm in {dest_dir}: {exc}", hint="check that it is writable") from None
+
+
+def _check_member(member: tarfile.TarInfo) -> None:
+    name = member.name
+    parts = PurePosixPath(name).parts
+    if name.startswith("/") or ".." in parts or "\\" in name:
+        raise ArchiveError(f"helm archive member {name!r} points outside the archive: refused")
+    if not (member.isfile() or member.isdir()):
+        kind = "link" if member.issym() or member.islnk() else "special file"
+        raise ArchiveError(f"helm archive member {name!r} is a {kind}: refused")
+
+
+def _write_executable(source: IO[bytes], target: Path) -> Path:
+    """Write beside the target, then rename: a reader sees the old helm or the whole new one, never a part."""
+    descriptor, temporary = tempfile.mkstemp(dir=target.parent, prefix=".helm-")
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            shutil.copyfileobj(source, handle, _CHUNK)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(temporary, 0o755)
+        os.replace(temporary, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise
+    return target
+
+
+# --- running helm -----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Release:
+    """A helm release as `helm list` or an install reports it."""
+
+    name: str
+    namespace: str
+    chart: str
+    chart_version: str
+    app_version: str
+    status: str
+    revision: int
+
+
+_CHART_AND_VERSION = re.compile(r"^(?P<chart>.+?)-(?P<version>v?\d+\.\d+(?:\.\d+)?(?:[-+].*)?)$")
+
+
+def _release_from_list(item: dict[str, Any]) -> Release:
+    """`helm list -o json` names the chart as "name-version"; a chart version is SemVer, which splits it."""
+    match = _CHART_AND_VERSION.match(chart_ref := str(item.get("chart", "")))
+    return Release(
+        name=str(item["name"]),
+        namespace=str(item.get("namespace", "")),
+        chart=match["chart"] if match else chart_ref,
+        chart_version=match["version"] if match else "",
+        app_version=str(item.get("app_version") or ""),
+        status=str(item.get("status", "")),
+        revision=int(item.get("revision") or 0),
+    )
+
+
+def _release_from_status(status: dict[str, Any]) -> Release:
+    """The release object `helm upgrade --install -o json` prints."""
+    metadata = (status.get("chart") or {}).get("metadata") or {}
+    return Release(
+        name=str(status["name"]),
+        namespace=str(status.get("namespace", "")),
+        chart=str(metadata.get("name", "")),
+        chart_version=str(metadata.get("version", "")),
+        app_version=str(metadata.get("appVersion") or ""),
+        status=str((status.get("info") or {}).get("status", "")),
+        revision=int(status.get("version") or 0),
+    )
+
+
+class Helm:
+    """One helm binary and one kubeconfig (None: helm's own default); every helm error becomes a HelmError."""
+
+    def __init__(self, executable: Path, kubeconfig: Path | None = None, *, command_timeout: float = _COMMAND_TIMEOUT):
+        if not (executable.is_file() and os.access(executable, os.X_OK)):
+            raise HelmError(
+                f"helm is not an executable file at {executable}",
+                hint=f"install helm {HELM_VERSION} and put it on PATH",
+            )
+        self.executable = executable
+        self.kubeconfig = kubeconfig
+        self.command_timeout = command_timeout
+
+    def version(self) -> str:
+        """helm's version, such as "v3.20.0"."""
+        return self._run("version", lambda c: c.version(), self.command_timeout).strip()
+
+    def releases(self, namespace: str | None = None) -> list[Release]:
+        """Deployed, failed and pending releases in a namespace, or in all namespaces when None."""
+        items = self._run(
+            "list",
+            lambda c: c.list(
+                all_namespaces=namespace is None,
+                namespace=namespace,
+                include_deployed=True,
+                include_failed=True,
+                include_pending=True,
+                include_uninstalling=True,
+            ),
+            self.command_timeout,
+        )
+        return [_release_from_list(item) for item in items or []]
+
+    def upgrade_install(
+        self,
+        name: str,
+        chart: str | Path,
+        *,
+        repo: str | None,
+        version: str,
+        namespace: str,
+        values: dict[str, Any],
+        create_namespace: bool = True,
+        wait: bool = True,
+        timeout: float = 600,
+    ) -> Release:
+        """Install the release, or upgrade it to this chart version and these values; the release helm reports."""
+        status = self._run(
+            f"upgrade --install {name}",
+            lambda c: c.install_or_upgrade(
+                name,
+                str(chart),
+                values,
+                create_namespace=create_namespace,
+                namespace=namespace,
+                repo=repo,
+                version=version,
+                timeout=_duration(timeout),
+                wait=wait,
+            ),
+            timeout + _WAIT_MARGIN,
+        )
+        return _release_from_status(status)
+
+    def uninstall(self, name: str, namespace: str, *, wait: bool = True, timeout: float = 600) -> bool:
+        """Uninstall the release; False when it was not installed."""
+        from pyhelm3 import errors
+
+        async def uninstall(command: Any) -> bool:
+            try:
+                await command.uninstall(name, namespace=namespace, wait=wait, timeout=_duration(timeout))
+            except errors.ReleaseNotFoundError:
+                return False
+            return True
+
+        return self._run(f"uninstall {name}", uninstall, timeout + _WAIT_MARGIN)
+
+    def template(
+        self,
+        name: str,
+        chart: str | Path,
+        *,
+        repo: str | None,
+        version: str | None,
+        namespace: str,
+        values: dict[str, Any],
+    ) -> list[dict[str, Any]]:
+        """The manifests the chart renders with these values, without touching a cluster."""
+
+        async def render(command: Any) -> list[dict[str, Any]]:
+            documents = await command.template(
+                name, str(chart), values, namespace=namespace, repo=repo, version=version
+            )
+            return [document for document in documents if document]
+
+        return self._run(f"template {name}", render, self.command_timeout)
+
+    def _run(self, action: str, call: Callable[[Any], Coroutine[Any, Any, Any]], limit: float) -> Any:
+        import asyncio
+
+        from pyhelm3 import errors
+
+        command = _command_class()(executable=str(self.executable), kubeconfig=self.kubeconfig)
+
+        async def bounded() -> Any:
+            return await asyncio.wait_for(call(command), limit)
+
+        try:
+            return asyncio.run(bounded())
+        except errors.Error as exc:
+            raise _helm_error(action, exc) from None
+        except TimeoutError:
+            raise HelmError(
+                f"helm {action} did not finish within {limit:.0f} s and was stopped",
+                hint="check that the cluster and the chart repository are reachable from this machine",
+            ) from None
+
+
+@functools.cache
+def _command_class() -> type:
+    """pyhelm3's Command, running helm without a shell in a session of its own, so that a time limit stops it.
+
+    pyhelm3 runs `sh -c "helm ..."` and, when cancelled, stops the shell only: helm went on, and the call waited
+    for it. pyhelm3 still builds every command line and parses every answer.
+    """
+    import asyncio
+
+    from pyhelm3 import Command, errors
+
+    class _Command(Command):
+        async def run(self, command: list[Any], input: bytes | None = None) -> bytes:
+            argv = [self._executable, *map(str, command)]
+            if self._kubeconfig is not None:
+                argv += ["--kubeconfig", str(self._kubeconfig)]
+            process = await asyncio.create_subprocess_exec(
+                *argv,
+                stdin=asyncio.subprocess.PIPE if input is not None else asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                start_new_session=True,
+            )
+            try:
+                stdout, stderr = await process.communicate(input)
+            except asyncio.CancelledError:
+                await _stop(process)
+                raise
+            if process.returncode == 0:
+                return stdout
+            not_found = b"release: not found" in stderr.lower()
+            raise (errors.ReleaseNotFoundError if not_found else errors.Error)(process.returncode, stdout, stderr)
+
+    return _Command
+
+
+async def _stop(process: asyncio.subprocess.Process) -> None:
+    """SIGTERM to helm's process group (helm then marks a release it was changing as failed), SIGKILL after 10 s."""
+    import asyncio
+
+    for signal_number, grace in ((signal.SIGTERM, 10.0), (signal.SIGKILL, None)):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal_number)
+        try:
+            await asyncio.wait_for(process.communicate(), grace)
+            return
+        except TimeoutError:
+            continue
+
+
+def _duration(seconds: float) -> str:
+    """helm's --timeout is a Go duration: a bare number is refused."""
+    return f"{max(1, round(seconds))}s"
+
+
+_HINTS = (
+    (("cluster unreachable", "etcdserver"), "check that the cluster is up and that --kubeconfig points at it"),
+    (("execution error", "parse error", "failed to render"), "fix the chart or the values named in helm's message"),
+    (("not found", "no such host", "i/o timeout"), "check the chart, its repository and version, and HTTPS_PROXY"),
+)
+
+
+def _helm_error(action: str, exc: Any) -> HelmError:
+    said = _helm_message(exc.stderr.decode(errors="replace"))
+    lowered = said.lower()
+    hint = next(
+        (hint for needles, hint in _HINTS if any(needle in lowered for needle in needles)),
+        "helm's message says what went wrong; the same helm command with --debug says more",
+    )
+    return HelmError(f"helm {action} failed: {said or f'exit code {exc.returncode}'}", hint=hint)
+
+
+def _helm_message(stderr: str) -> str:
+    """helm's error, from its "Error:" line on (warnings printed before it are dropped), as one line."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    for index, line in enumerate(lines):
+        if line.startswith("Error:"):
+            lines = [line.removeprefix("Error:").strip(), *lines[index + 1 :]]
+            break
+    return " ".join(line for line in lines if not line.startswith("Use --debug flag"))
