@@ -253,16 +253,12 @@ def parse_catalog(text: str, *, source: str = "models.toml") -> Catalog:
         raise CatalogError(f"{source}: not valid TOML: {exc}", hint=_HINT) from None
     unknown = sorted(set(data) - {"platform", "model"})
     if unknown:
-        raise CatalogError(
-            f"{source}: {unknown[0]}: unknown table (expected [platform] and [[model]])", hint=_HINT
-        )
+        raise CatalogError(f"{source}: {unknown[0]}: unknown table (expected [platform] and [[model]])", hint=_HINT)
     platform = _validate(Platform, data.get("platform", {}), source, "platform")
     entries = data.get("model", [])
     if not isinstance(entries, list) or not entries:
         raise CatalogError(f"{source}: model: at least one [[model]] table is needed", hint=_HINT)
-    models = tuple(
-        _validate(Model, entry, source, _model_path(index, entry)) for index, entry in enumerate(entries)
-    )
+    models = tuple(_validate(Model, entry, source, _model_path(index, entry)) for index, entry in enumerate(entries))
     _check_unique(models, source)
     return Catalog(path=source, platform=platform, models=models)
 

@@ -10,14 +10,39 @@ from pathlib import PurePosixPath
 SKIPPED_DIRS: frozenset[str] = frozenset(
     {
         # version control
-        ".git", ".hg", ".svn", ".bzr",
+        ".git",
+        ".hg",
+        ".svn",
+        ".bzr",
         # dependencies
-        "node_modules", "bower_components", "vendor", ".venv", "venv", "env", "site-packages",
-        ".tox", ".nox", ".bundle",
+        "node_modules",
+        "bower_components",
+        "vendor",
+        ".venv",
+        "venv",
+        "env",
+        "site-packages",
+        ".tox",
+        ".nox",
+        ".bundle",
         # build output and caches
-        "build", "dist", "target", "out", "__pycache__", ".mypy_cache", ".pytest_cache",
-        ".ruff_cache", ".gradle", ".idea", ".vscode", ".next", ".nuxt", ".cache", ".eggs",
-        "coverage", "htmlcov",
+        "build",
+        "dist",
+        "target",
+        "out",
+        "__pycache__",
+        ".mypy_cache",
+        ".pytest_cache",
+        ".ruff_cache",
+        ".gradle",
+        ".idea",
+        ".vscode",
+        ".next",
+        ".nuxt",
+        ".cache",
+        ".eggs",
+        "coverage",
+        "htmlcov",
     }
 )
 

@@ -33,6 +33,8 @@ from sparkctl.errors import ArchiveError, HelmError
 if TYPE_CHECKING:
     import asyncio
 
+    import httpx
+
 HELM_VERSION = "v3.20.0"
 _HELM_SHA256 = {
     "amd64": "dbb4c8fc8e19d159d1a63dda8db655f9ffa4aac1b9a6b188b34a40957119b286",
@@ -103,12 +105,13 @@ def install_helm(
     dest_dir: Path,
     *,
     on_progress: ProgressCallback | None = None,
-    client: Any = None,
+    client: httpx.Client | None = None,
 ) -> Path:
     """Download the archive, check its SHA-256, and install its helm as dest_dir/helm (mode 0755); the path.
 
     The archive is refused (ArchiveError) when its checksum differs or any member is a link, a device, or a name
-    that leaves the archive; nothing is installed then. `client` is an httpx.Client to use (its proxies, its CA).
+    that leaves the archive; nothing is installed then. `client` is an httpx.Client to use (its proxies, its CA);
+    it stays open. Without one, proxies come from the environment (HTTPS_PROXY) and a dead host fails in 10 s.
     """
     import httpx
 
@@ -129,7 +132,7 @@ def install_helm(
             http.close()
 
 
-def _fetch(http: Any, download: HelmDownload, out: IO[bytes], on_progress: ProgressCallback | None) -> str:
+def _fetch(http: httpx.Client, download: HelmDownload, out: IO[bytes], on_progress: ProgressCallback | None) -> str:
     import httpx
 
     hint = (
@@ -341,7 +344,7 @@ class Helm:
         namespace: str,
         values: dict[str, Any],
     ) -> list[dict[str, Any]]:
-        """The manifests the chart renders with these values, without touching a cluster."""
+        """The manifests the chart renders with these values, without touching a cluster (CRDs in crds/ left out)."""
 
         async def render(command: Any) -> list[dict[str, Any]]:
             documents = await command.template(

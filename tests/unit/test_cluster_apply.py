@@ -10,12 +10,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from support.cluster import FixtureFacts, SequenceFacts, StrictHost, load_host, settings_from
 
 from sparkctl.cluster.actions import Target
 from sparkctl.cluster.plan import PlanRefused, StepFailed, apply_plan, select
 from sparkctl.cluster.steps import cluster_steps
 from sparkctl.errors import KubeTimeout, SparkctlError
+from support.cluster import FixtureFacts, SequenceFacts, StrictHost, load_host, settings_from
 
 
 def _no_cluster() -> Any:

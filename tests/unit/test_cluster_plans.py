@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support.cluster import FIXTURES, FixtureFacts, MissingFact, load_host, settings_from
 
 from sparkctl.cluster.actions import WriteFile
 from sparkctl.cluster.plan import make_plan
 from sparkctl.cluster.steps import STEP_TYPES, cluster_steps
+from support.cluster import FIXTURES, FixtureFacts, MissingFact, load_host, settings_from
 
 PLANS = sorted((FIXTURES / "plans").glob("*.json"))
 

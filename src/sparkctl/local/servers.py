@@ -126,8 +126,15 @@ def _init_postgres(bin_dir: Path, pgdata: Path, password: str, user: str | None)
     try:
         subprocess.run(
             [
-                str(bin_dir / "initdb"), "-D", str(pgdata), "-U", "postgres", "--encoding=UTF8",
-                "--auth-local=trust", "--auth-host=scram-sha-256", f"--pwfile={password_file}",
+                str(bin_dir / "initdb"),
+                "-D",
+                str(pgdata),
+                "-U",
+                "postgres",
+                "--encoding=UTF8",
+                "--auth-local=trust",
+                "--auth-host=scram-sha-256",
+                f"--pwfile={password_file}",
             ],
             check=True,
             capture_output=True,
@@ -161,8 +168,19 @@ def redis(data_dir: Path, port: int, *, durable: bool = True) -> EmbeddedServer:
     password = stored_secret(data_dir, "redis")
     directory = data_dir / "redis"
     argv = [
-        executable("redis-server"), "--bind", "127.0.0.1", "--port", str(port), "--dir", str(directory),
-        "--requirepass", password, "--save", "", "--appendonly", "yes" if durable else "no",
+        executable("redis-server"),
+        "--bind",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--dir",
+        str(directory),
+        "--requirepass",
+        password,
+        "--save",
+        "",
+        "--appendonly",
+        "yes" if durable else "no",
     ]
 
     spec = ProcessSpec(

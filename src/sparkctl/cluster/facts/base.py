@@ -68,7 +68,15 @@ class HostFact(Fact[T]):
         raise NotImplementedError
 
     def failed(self, rc: int, output: str, error: str) -> T:
-        return self.default()
+        """The default when the fact has one; otherwise what failed, as an error."""
+        try:
+            return self.default()
+        except NotImplementedError:
+            said = " ".join((error.strip() or output.strip() or "no output").split())[:300]
+            raise FactError(
+                f"could not read {self.key}: `{self.command_line()}` exited with {rc}: {said}",
+                hint="sparkctl needs a Linux host with coreutils, procps and iproute2 (ss).",
+            ) from None
 
     def from_output(self, rc: int, output: str, error: str = "") -> T:
         """The fact's value from what its script left; the one path both live reads and fixtures take."""

@@ -61,7 +61,7 @@ class ApiServer(KubeFact[dict[str, Any] | None]):
     def query(self, kube: Kube) -> dict[str, Any] | None:
         try:
             kube.readyz()
-            return {"reachable": True, "version": kube.version(), "error": None}
+            return {"reachable": True, "version": kube.status().server_version, "error": None}
         except KubeError as error:
             return {"reachable": False, "version": None, "error": error.message}
 

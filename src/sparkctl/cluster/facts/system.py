@@ -126,7 +126,7 @@ class DiskFree(HostFact[dict[str, Any]]):
         self.args = (path,)
 
     def command_line(self) -> str:
-        return f"df -P -B1 --output=target,avail {shlex.quote(self.args[0])}"
+        return f"df -B1 --output=target,avail {shlex.quote(self.args[0])}"
 
     def process(self, output: str) -> dict[str, Any]:
         fields = output.strip().splitlines()[-1].split()

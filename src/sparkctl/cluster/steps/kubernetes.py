@@ -172,7 +172,9 @@ class Kubeconfig(Step):
         problems = self._problems(facts)
         if not problems:
             where = f" and {self.settings.kubeconfig} here" if self.settings.remote else ""
-            return Done(f"{self._user_kubeconfig(facts)} on the host{where} hold{'' if where else 's'} the admin kubeconfig")
+            return Done(
+                f"{self._user_kubeconfig(facts)} on the host{where} hold{'' if where else 's'} the admin kubeconfig"
+            )
         return (Missing if ADMIN_CONF not in facts.get(KubeconfigDigests(self._user_kubeconfig(facts))) else Drifted)(
             "; ".join(problems)
         )

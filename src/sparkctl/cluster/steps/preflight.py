@@ -159,7 +159,7 @@ def _clock(facts: Facts) -> Finding:
     synced = facts.get(ClockSynchronized())
     if synced:
         return Finding("clock", "pass", "synchronised (NTP)")
-    detail = "not synchronised" if synced is False else "cannot tell (no timedatectl)"
+    detail = "not synchronised" if synced is False else "cannot tell (timedatectl is missing or does not answer)"
     return Finding(
         "clock", "warn", detail, "Enable time sync (timedatectl set-ntp true): certificates depend on the clock."
     )

@@ -1,0 +1,108 @@
+"""Everything one `cluster` command works with: the host, live facts, and the cluster's API and Helm once they exist."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sparkctl.cluster.actions import Target
+from sparkctl.cluster.facts import LiveFacts
+from sparkctl.cluster.kubeconfig import ADMIN_CONF, with_server
+from sparkctl.cluster.steps import Settings
+from sparkctl.errors import CommandFailed
+
+if TYPE_CHECKING:
+    from sparkctl.helm import Helm
+    from sparkctl.hosts import Host, OutputCallback
+    from sparkctl.kube import Kube
+
+
+class ClusterSession:
+    """The host and, lazily, a client of its cluster.
+
+    The kubeconfig is this machine's copy when there is one; before step 6 has made it, the host's
+    admin.conf is read (as root) into a private temporary file, so that a run resumed after `kubeadm init`
+    can still ask the API.
+    """
+
+    def __init__(self, host: Host, settings: Settings, on_output: OutputCallback | None = None) -> None:
+        self.host = host
+        self.settings = settings
+        self._kube: Kube | None = None
+        self._kubeconfig: Path | None = None
+        self._scratch = tempfile.TemporaryDirectory(prefix="sparkctl-")
+        self.facts = LiveFacts(host, self.kube_or_none, self.helm_or_none)
+        self.target = Target(host, self.kube, self.helm, on_output)
+
+    def close(self) -> None:
+        if self._kube is not None:
+            self._kube.close()
+            self._kube = None
+        self._scratch.cleanup()
+
+    def __enter__(self) -> ClusterSession:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def kubeconfig(self) -> Path | None:
+        if self._kubeconfig is not None:
+            return self._kubeconfig
+        if self.settings.kubeconfig.is_file():
+            self._kubeconfig = self.settings.kubeconfig
+            return self._kubeconfig
+        try:
+            text = self.host.get(ADMIN_CONF, sudo=True).decode()
+        except CommandFailed:
+            return None
+        if self.settings.remote is not None:
+            text = with_server(text, f"https://{self.settings.remote}:6443")
+        path = Path(self._scratch.name) / "admin.conf"
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w") as file:
+            file.write(text)
+        self._kubeconfig = path
+        return path
+
+    def kube_or_none(self) -> Kube | None:
+        if self._kube is None:
+            path = self.kubeconfig()
+            if path is None:
+                return None
+            from sparkctl.kube import Kube
+
+            self._kube = Kube.from_kubeconfig(path)
+        return self._kube
+
+    def kube(self) -> Kube:
+        kube = self.kube_or_none()
+        if kube is None:
+            from sparkctl.errors import KubeUnreachable
+
+            raise KubeUnreachable(
+                f"there is no cluster on {self.host.name} to talk to ({ADMIN_CONF} is missing)",
+                hint="Run `sparkctl cluster up`; kubeadm init writes it.",
+            )
+        return kube
+
+    def helm_or_none(self) -> Helm | None:
+        from sparkctl.helm import Helm, find_helm
+
+        executable = find_helm()
+        kubeconfig = self.kubeconfig()
+        if executable is None or kubeconfig is None:
+            return None
+        return Helm(executable, kubeconfig)
+
+    def helm(self) -> Helm:
+        from sparkctl.errors import HelmError
+
+        helm = self.helm_or_none()
+        if helm is None:
+            raise HelmError(
+                "helm or the cluster's kubeconfig is missing", hint="Run `sparkctl cluster up`: step 8 installs helm."
+            )
+        return helm

@@ -1,0 +1,52 @@
+"""What `sparkctl cluster status` reports: nodes, versions, GPU slices against the catalog, storage, releases."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+from sparkctl.catalog import Catalog
+from sparkctl.cluster.kubeconfig import remote_kubeconfig_path
+from sparkctl.cluster.steps.gpu import GPU_RESOURCE
+from sparkctl.errors import ConfigError
+from sparkctl.hosts import HostSpec
+
+
+def status_kubeconfig(host_spec: str | None, kubeconfig: Path | None) -> Path:
+    """--kubeconfig, else the one `cluster up` fetched for --host, else ~/.kube/config."""
+    if kubeconfig is not None:
+        return kubeconfig
+    if host_spec:
+        return remote_kubeconfig_path(HostSpec.parse(host_spec).host)
+    return Path("~/.kube/config").expanduser()
+
+
+def cluster_status(catalog: Catalog, host_spec: str | None, kubeconfig: Path | None) -> dict[str, Any]:
+    from sparkctl.helm import Helm, find_helm
+    from sparkctl.kube import Kube
+
+    path = status_kubeconfig(host_spec, kubeconfig)
+    if not path.is_file():
+        raise ConfigError(
+            f"no kubeconfig at {path}",
+            hint="Run `sparkctl cluster up` (with the same --host) to create the cluster and fetch it, or pass --kubeconfig.",
+        )
+    with Kube.from_kubeconfig(path) as kube:
+        kube.readyz()
+        status = kube.status()
+        server = kube.server
+    helm = find_helm()
+    releases = [dataclasses.asdict(release) for release in Helm(helm, path).releases()] if helm else []
+    return {
+        "server": server,
+        "server_version": status.server_version,
+        "gpu_slices": catalog.platform.gpu_slices,
+        "nodes": [
+            {**dataclasses.asdict(node), "gpus": int(node.allocatable.get(GPU_RESOURCE, "0") or 0)}
+            for node in status.nodes
+        ],
+        "storage_classes": [dataclasses.asdict(item) for item in status.storage_classes],
+        "releases": releases,
+        "pods_not_ready": [dataclasses.asdict(pod) for pod in status.unready_pods],
+    }
