@@ -18,10 +18,9 @@ END = "<!-- plan: end -->"
 
 def plan_markdown() -> str:
     sys.path.insert(0, str(ROOT / "tests"))
-    from support.cluster import FixtureFacts, load_host, settings_from
-
     from sparkctl.cluster.plan import make_plan
     from sparkctl.cluster.steps import cluster_steps
+    from support.cluster import FixtureFacts, load_host, settings_from
 
     plan = make_plan(cluster_steps(settings_from({})), FixtureFacts(load_host("fresh-dgx-os")))
     lines = ["| # | step | state | why |", "|---|---|---|---|"]

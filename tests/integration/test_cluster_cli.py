@@ -11,10 +11,10 @@ import time
 from pathlib import Path
 
 import pytest
-from support.local_cli import Cli
-from support.sshd import SSHServer
 
 from sparkctl.local.process import free_port
+from support.local_cli import Cli
+from support.sshd import SSHServer
 
 pytestmark = pytest.mark.integration
 

@@ -73,7 +73,10 @@ def test_no_swap_in_use() -> None:
 
 
 def test_swap_in_use() -> None:
-    output = "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n/swap.img                               file\t\t15728636\t401408\t\t-2\n"
+    output = (
+        "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n"
+        "/swap.img                               file\t\t15728636\t401408\t\t-2\n"
+    )
 
     assert Swaps().from_output(0, output) == ["/swap.img"]
 

@@ -30,7 +30,8 @@ def cluster_status(catalog: Catalog, host_spec: str | None, kubeconfig: Path | N
     if not path.is_file():
         raise ConfigError(
             f"no kubeconfig at {path}",
-            hint="Run `sparkctl cluster up` (with the same --host) to create the cluster and fetch it, or pass --kubeconfig.",
+            hint="Run `sparkctl cluster up` (with the same --host) to create the cluster and fetch its kubeconfig, "
+            "or pass --kubeconfig.",
         )
     with Kube.from_kubeconfig(path) as kube:
         kube.readyz()
