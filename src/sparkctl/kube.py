@@ -14,14 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from sparkctl.errors import (
-    ConfigError,
     KubeConflict,
     KubeError,
     KubeNotFound,
     KubeTimeout,
     KubeUnreachable,
 )
-from sparkctl.kube_api import KubeApi, condition, locate, pod_phase, pod_reason
+from sparkctl.kube_api import KubeApi, condition, kind_path, locate, pod_phase, pod_reason
 from sparkctl.quantity import parse_quantity
 
 EventCallback = Callable[[str], None]
@@ -80,7 +79,7 @@ class NodeInfo:
 @dataclass(frozen=True)
 class PodOutcome:
     name: str
-    phase: str  # Succeeded, Failed, or the last phase seen when the check timed out
+    phase: str  # Succeeded, Failed, Deleted (by someone else), or the last phase seen when the check timed out
     log: str
     reason: str  # why it did not succeed; "" when it did
 
@@ -118,24 +117,7 @@ class Kube:
     @classmethod
     def from_kubeconfig(cls, path: Path, *, timeout: float = 10.0) -> Kube:
         """A client for the kubeconfig's current context; ConfigError when the file is missing or unusable."""
-        import yaml
-        from kubernetes import config
-        from kubernetes.client import Configuration
-
-        path = Path(path).expanduser()
-        fix = "Copy /etc/kubernetes/admin.conf from the Spark (`sparkctl cluster up` writes it) and pass --kubeconfig."
-        if not path.is_file():
-            raise ConfigError(f"kubeconfig {path} does not exist", hint=fix)
-        configuration = Configuration()
-        configuration.retries = False  # a silent server fails after `timeout`, not after urllib3's retries
-        try:
-            client = config.new_client_from_config(
-                config_file=str(path), persist_config=False, client_configuration=configuration
-            )
-        except (config.ConfigException, yaml.YAMLError, LookupError, TypeError, ValueError, OSError) as exc:
-            detail = " ".join(str(exc).split())[:300] or type(exc).__name__
-            raise ConfigError(f"kubeconfig {path} cannot be used: {detail}", hint=fix) from exc
-        return cls(KubeApi(client, timeout=timeout, kubeconfig=path))
+        return cls(KubeApi.from_kubeconfig(path, timeout=timeout))
 
     def close(self) -> None:
         self._api.close()
@@ -179,6 +161,15 @@ class Kube:
             )
             applied.append(label)
         return applied
+
+    def get(self, kind: str, name: str, *, namespace: str | None = None) -> dict[str, Any] | None:
+        """One object of a kind in KINDS (namespaced kinds default to "default"); None when it does not exist."""
+        group_version, plural, namespaced = kind_path(kind, name)
+        scope = f"namespaces/{namespace or 'default'}/" if namespaced else ""
+        try:
+            return self._api.request("GET", f"/{group_version}/{scope}{plural}/{name}", action=f"reading {kind} {name}")
+        except KubeNotFound:
+            return None
 
     def node(self, name: str) -> dict[str, Any] | None:
         try:
@@ -269,12 +260,8 @@ class Kube:
         seen: dict[str, dict[str, Any]] = {}
         try:
             for pod in pods:
-                body = {
-                    **pod,
-                    "apiVersion": "v1",
-                    "kind": "Pod",
-                    "metadata": {**pod["metadata"], "namespace": namespace},
-                }
+                metadata = {**pod["metadata"], "namespace": namespace}
+                body = {**pod, "apiVersion": "v1", "kind": "Pod", "metadata": metadata}
                 name = pod["metadata"]["name"]
                 path = f"/api/v1/namespaces/{namespace}/pods"
                 seen[name] = self._api.request("POST", path, action=f"creating pod {namespace}/{name}", body=body)
@@ -370,13 +357,9 @@ class Kube:
         name, phase = pod["metadata"]["name"], pod_phase(pod)
         log = ""
         if phase != "Deleted":
+            path = f"/api/v1/namespaces/{namespace}/pods/{name}/log"
             try:
-                log = self._api.request(
-                    "GET",
-                    f"/api/v1/namespaces/{namespace}/pods/{name}/log",
-                    action=f"reading the log of {name}",
-                    text=True,
-                )
+                log = self._api.request("GET", path, action=f"reading the log of {name}", text=True)
             except KubeError:
                 log = ""  # it never started: the reason says why
         if phase == "Succeeded":
@@ -393,13 +376,9 @@ class Kube:
         """Delete every pod named, even when one deletion fails; raise the first failure unless `quiet`."""
         failure: KubeError | None = None
         for name in names:
+            path, now = f"/api/v1/namespaces/{namespace}/pods/{name}", {"gracePeriodSeconds": "0"}
             try:
-                self._api.request(
-                    "DELETE",
-                    f"/api/v1/namespaces/{namespace}/pods/{name}",
-                    action=f"deleting pod {namespace}/{name}",
-                    query={"gracePeriodSeconds": "0"},
-                )
+                self._api.request("DELETE", path, action=f"deleting pod {namespace}/{name}", query=now)
             except KubeNotFound:
                 continue
             except KubeError as exc:

@@ -1,4 +1,5 @@
-"""The thin layer under kube.py: HTTP through the official `kubernetes` client, watches, and readable errors.
+"""The thin layer under kube.py: HTTP through the official `kubernetes` client, watches, readable errors,
+and what the API's objects say (where each kind lives, a pod's phase and trouble, a condition).
 
 Everything here speaks plain JSON (dicts), so kube.py never depends on the client's generated models.
 The `kubernetes` package is imported inside functions: `sparkctl --help` must not load it.
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from sparkctl.errors import (
+    ConfigError,
     KubeConflict,
     KubeError,
     KubeForbidden,
@@ -36,6 +38,28 @@ class KubeApi:
         self.timeout = timeout
         self.kubeconfig = kubeconfig
         self.server: str = client.configuration.host
+
+    @classmethod
+    def from_kubeconfig(cls, path: Path, *, timeout: float) -> KubeApi:
+        """An ApiClient for the kubeconfig's current context, without urllib3's retries; ConfigError if unusable."""
+        import yaml
+        from kubernetes import config
+        from kubernetes.client import Configuration
+
+        path = Path(path).expanduser()
+        fix = "Copy /etc/kubernetes/admin.conf from the Spark (`sparkctl cluster up` writes it) and pass --kubeconfig."
+        if not path.is_file():
+            raise ConfigError(f"kubeconfig {path} does not exist", hint=fix)
+        configuration = Configuration()
+        configuration.retries = False  # a silent server fails after `timeout`, not after retries of it
+        try:
+            client = config.new_client_from_config(
+                config_file=str(path), persist_config=False, client_configuration=configuration
+            )
+        except (config.ConfigException, yaml.YAMLError, LookupError, TypeError, ValueError, OSError) as exc:
+            detail = " ".join(str(exc).split())[:300] or type(exc).__name__
+            raise ConfigError(f"kubeconfig {path} cannot be used: {detail}", hint=fix) from exc
+        return cls(client, timeout=timeout, kubeconfig=path)
 
     def close(self) -> None:
         self.client.close()
@@ -113,7 +137,7 @@ class KubeApi:
         while (remaining := deadline - time.monotonic()) > 0:
             if version is None:
                 query = {"fieldSelector": field_selector} if field_selector else None
-                listing = self.request("GET", path, action=action, query=query, timeout=min(self.timeout, remaining))
+                listing = self.request("GET", path, action=action, query=query)
                 objects = {item["metadata"]["name"]: item for item in listing.get("items") or []}
                 version = (listing.get("metadata") or {}).get("resourceVersion") or "0"
                 yield dict(objects)
@@ -239,6 +263,7 @@ def _why_unreachable(exc: BaseException, limit: float) -> str:
 # kind → (group/version path, plural, namespaced): the kinds `apply` knows; charts install everything else.
 KINDS: dict[str, tuple[str, str, bool]] = {
     "Namespace": ("api/v1", "namespaces", False),
+    "Node": ("api/v1", "nodes", False),  # for labels; applying a Node that does not exist would create one
     "ServiceAccount": ("api/v1", "serviceaccounts", True),
     "ConfigMap": ("api/v1", "configmaps", True),
     "Secret": ("api/v1", "secrets", True),
@@ -258,15 +283,8 @@ KINDS: dict[str, tuple[str, str, bool]] = {
 def locate(manifest: dict[str, Any]) -> tuple[dict[str, Any], str, str]:
     """The body, the apply URL and the "Kind/namespace/name" label of a manifest, or KubeInvalid."""
     kind, metadata = manifest.get("kind"), manifest.get("metadata") or {}
-    name = metadata.get("name")
-    if kind not in KINDS:
-        raise KubeInvalid(
-            f"cannot apply {kind or 'a manifest without a kind'} {name or ''}".rstrip()
-            + f": sparkctl applies only {', '.join(sorted(KINDS))}",
-            hint="Install other kinds through a Helm chart, or add the kind to KINDS in sparkctl/kube.py.",
-        )
-    group_version, plural, namespaced = KINDS[kind]
-    expected = group_version.split("/", 1)[1]
+    group_version, plural, namespaced = kind_path(kind, metadata.get("name"))
+    expected, name = group_version.split("/", 1)[1], metadata.get("name")
     if manifest.get("apiVersion") != expected:
         raise KubeInvalid(f"{kind} {name} has apiVersion {manifest.get('apiVersion')}, expected {expected}")
     if not name:
@@ -276,6 +294,17 @@ def locate(manifest: dict[str, Any]) -> tuple[dict[str, Any], str, str]:
     namespace = metadata.get("namespace") or "default"
     body = {**manifest, "metadata": {**metadata, "namespace": namespace}}
     return body, f"/{group_version}/namespaces/{namespace}/{plural}/{name}", f"{kind}/{namespace}/{name}"
+
+
+def kind_path(kind: str | None, name: str | None = None) -> tuple[str, str, bool]:
+    """(group/version path, plural, namespaced) of a kind in KINDS, or KubeInvalid."""
+    if kind not in KINDS:
+        raise KubeInvalid(
+            f"cannot handle {kind or 'a manifest without a kind'} {name or ''}".rstrip()
+            + f": sparkctl knows only {', '.join(sorted(KINDS))}",
+            hint="Install other kinds through a Helm chart, or add the kind to KINDS in sparkctl/kube_api.py.",
+        )
+    return KINDS[kind]
 
 
 def condition(obj: dict[str, Any], kind: str) -> dict[str, Any] | None:
