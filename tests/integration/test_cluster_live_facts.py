@@ -9,13 +9,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from support.fake_kube import FakeKube
 
 from sparkctl.cluster.facts.kubernetes import ApiServer, KubeObject, Node, StorageClasses
 from sparkctl.cluster.session import ClusterSession
 from sparkctl.cluster.steps import Settings
 from sparkctl.cluster.steps.gpu import time_slicing_configmap
 from sparkctl.hosts import LocalHost
+from support.fake_kube import FakeKube
 
 pytestmark = pytest.mark.integration
 
