@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from sparkctl.cli.context import app_context
 from sparkctl.cli.render import escape, print_json, stdout
+
+if TYPE_CHECKING:
+    from sparkctl.cluster.steps.preflight import Finding
 
 
 def doctor(
@@ -36,7 +39,7 @@ def doctor(
         raise typer.Exit(1)
 
 
-def _render(host_name: str, findings: list, ok: bool) -> None:  # type: ignore[type-arg]
+def _render(host_name: str, findings: list[Finding], ok: bool) -> None:
     from rich.table import Table
 
     styles = {"pass": "green", "warn": "yellow", "fail": "bold red"}
