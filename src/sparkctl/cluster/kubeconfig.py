@@ -23,6 +23,17 @@ def remote_kubeconfig_path(host_name: str) -> Path:
     return Path("~/.kube").expanduser() / f"sparkctl-{safe}.yaml"
 
 
+def local_kubeconfig_path(host_spec: str | None, explicit: Path | None = None) -> Path:
+    """This machine's kubeconfig of the cluster: --kubeconfig, else the one fetched for --host, else ~/.kube/config."""
+    if explicit is not None:
+        return explicit
+    if host_spec:
+        from sparkctl.hosts import HostSpec
+
+        return remote_kubeconfig_path(HostSpec.parse(host_spec).host)
+    return Path("~/.kube/config").expanduser()
+
+
 def with_server(kubeconfig: str, server: str) -> str:
     """The kubeconfig with every cluster's server address replaced by `server`."""
     try:
@@ -37,14 +48,23 @@ def with_server(kubeconfig: str, server: str) -> str:
     return yaml.safe_dump(document, sort_keys=False)
 
 
+def api_server_url(host_address: str) -> str:
+    """The API server of a host reached at `host_address` (IPv6 in brackets)."""
+    return f"https://[{host_address}]:{API_PORT}" if ":" in host_address else f"https://{host_address}:{API_PORT}"
+
+
+def write_private(path: Path, text: str) -> Path:
+    """Write a kubeconfig readable by this user only (0600), atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    temporary = path.with_name(f".{path.name}.tmp")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as file:
+        file.write(text)
+    temporary.replace(path)
+    return path
+
+
 def fetch_kubeconfig(host: Host, host_address: str, local: Path) -> Path:
     """Copy the host's admin kubeconfig to `local` (mode 0600), pointing at https://HOST:6443."""
     text = host.get(ADMIN_CONF, sudo=True).decode()
-    server = f"https://[{host_address}]:{API_PORT}" if ":" in host_address else f"https://{host_address}:{API_PORT}"
-    local.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    temporary = local.with_name(f".{local.name}.tmp")
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w") as file:
-        file.write(with_server(text, server))
-    temporary.replace(local)
-    return local
+    return write_private(local, with_server(text, api_server_url(host_address)))

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sparkctl.cluster.actions import Target
 from sparkctl.cluster.facts import LiveFacts
-from sparkctl.cluster.kubeconfig import ADMIN_CONF, with_server
+from sparkctl.cluster.kubeconfig import ADMIN_CONF, api_server_url, with_server, write_private
 from sparkctl.cluster.steps import Settings
 from sparkctl.errors import CommandFailed
 
@@ -59,13 +58,9 @@ class ClusterSession:
         except CommandFailed:
             return None
         if self.settings.remote is not None:
-            text = with_server(text, f"https://{self.settings.remote}:6443")
-        path = Path(self._scratch.name) / "admin.conf"
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(descriptor, "w") as file:
-            file.write(text)
-        self._kubeconfig = path
-        return path
+            text = with_server(text, api_server_url(self.settings.remote))
+        self._kubeconfig = write_private(Path(self._scratch.name) / "admin.conf", text)
+        return self._kubeconfig
 
     def kube_or_none(self) -> Kube | None:
         if self._kube is None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from sparkctl.catalog import Catalog
-from sparkctl.cluster.kubeconfig import remote_kubeconfig_path
+from sparkctl.cluster.kubeconfig import local_kubeconfig_path
 from sparkctl.cluster.steps.base import GiB, Settings
 from sparkctl.hosts import HostSpec
 
@@ -20,8 +20,6 @@ def cluster_settings(
     reset: bool = False,
 ) -> Settings:
     remote = HostSpec.parse(host_spec).host if host_spec else None
-    if kubeconfig is None:
-        kubeconfig = remote_kubeconfig_path(remote) if remote else Path("~/.kube/config").expanduser()
     platform = catalog.platform
     return Settings(
         kubernetes_version=platform.kubernetes_version,
@@ -30,5 +28,5 @@ def cluster_settings(
         min_free_disk=min_free_disk_gib * GiB,
         reset=reset,
         remote=remote,
-        kubeconfig=kubeconfig,
+        kubeconfig=local_kubeconfig_path(host_spec, kubeconfig),
     )

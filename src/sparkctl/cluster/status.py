@@ -7,26 +7,16 @@ from pathlib import Path
 from typing import Any
 
 from sparkctl.catalog import Catalog
-from sparkctl.cluster.kubeconfig import remote_kubeconfig_path
+from sparkctl.cluster.kubeconfig import local_kubeconfig_path
 from sparkctl.cluster.steps.gpu import GPU_RESOURCE
 from sparkctl.errors import ConfigError
-from sparkctl.hosts import HostSpec
-
-
-def status_kubeconfig(host_spec: str | None, kubeconfig: Path | None) -> Path:
-    """--kubeconfig, else the one `cluster up` fetched for --host, else ~/.kube/config."""
-    if kubeconfig is not None:
-        return kubeconfig
-    if host_spec:
-        return remote_kubeconfig_path(HostSpec.parse(host_spec).host)
-    return Path("~/.kube/config").expanduser()
 
 
 def cluster_status(catalog: Catalog, host_spec: str | None, kubeconfig: Path | None) -> dict[str, Any]:
     from sparkctl.helm import Helm, find_helm
     from sparkctl.kube import Kube
 
-    path = status_kubeconfig(host_spec, kubeconfig)
+    path = local_kubeconfig_path(host_spec, kubeconfig)
     if not path.is_file():
         raise ConfigError(
             f"no kubeconfig at {path}",

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from sparkctl.cluster import pins
 from sparkctl.cluster.actions import Action
 from sparkctl.cluster.facts import Facts
-from sparkctl.paths import data_dir
+from sparkctl.helm import helm_install_dir
 
 GiB = 1024**3
 
@@ -65,8 +65,15 @@ class Settings:
     """The host's name when sparkctl runs elsewhere (its kubeconfig is then fetched to this machine)."""
     kubeconfig: Path = field(default_factory=lambda: Path("~/.kube/config").expanduser())
     """Where this machine's copy of the cluster's kubeconfig is (or goes)."""
-    helm_dir: Path = field(default_factory=lambda: data_dir() / "bin")
+    helm_dir: Path = field(default_factory=helm_install_dir)
     """Where Helm is installed on this machine when it has none."""
+
+
+def release_drift(release: dict[str, Any], version: str) -> str | None:
+    """Why a Helm release is not the pinned chart version, deployed; None when it is."""
+    if release["chart_version"].lstrip("v") == version.lstrip("v") and release["status"] == "deployed":
+        return None
+    return f"release {release['name']} is {release['chart_version']} ({release['status']}), want {version}"
 
 
 class Step:

@@ -12,7 +12,7 @@ from sparkctl.cluster.facts import Facts
 from sparkctl.cluster.facts.kubernetes import ApiServer, HelmReleases, KubeObject, Node
 from sparkctl.cluster.facts.runtime import NvidiaCtkVersion
 from sparkctl.cluster.facts.system import FileContent, Hostname
-from sparkctl.cluster.steps.base import Check, Done, Drifted, Missing, Refused, Step
+from sparkctl.cluster.steps.base import Check, Done, Drifted, Missing, Refused, Step, release_drift
 from sparkctl.errors import SparkctlError
 
 GPU_OPERATOR_NAMESPACE = "gpu-operator"
@@ -91,9 +91,8 @@ class GpuOperator(Step):
         release = facts.get(HelmReleases()).get("gpu-operator")
         if release is None:
             return Missing("the GPU Operator is not installed")
-        problems = []
-        if release["chart_version"].lstrip("v") != version.lstrip("v") or release["status"] != "deployed":
-            problems.append(f"release gpu-operator is {release['chart_version']} ({release['status']}), want {version}")
+        drift = release_drift(release, version)
+        problems = [drift] if drift else []
         configmap = facts.get(KubeObject("ConfigMap", GPU_OPERATOR_NAMESPACE, TIME_SLICING_CONFIGMAP))
         slices = self.settings.gpu_slices
         if _replicas(configmap) != slices:

@@ -10,7 +10,7 @@ from sparkctl.cluster.facts import Facts
 from sparkctl.cluster.facts.kubernetes import ApiServer, HelmReleases, StorageClasses
 from sparkctl.cluster.facts.runtime import Services
 from sparkctl.cluster.facts.system import FileContent
-from sparkctl.cluster.steps.base import Check, Done, Drifted, Missing, Step
+from sparkctl.cluster.steps.base import Check, Done, Drifted, Missing, Step, release_drift
 from sparkctl.cluster.steps.gpu import PRIVILEGED
 
 LONGHORN_NAMESPACE = "longhorn-system"
@@ -64,8 +64,8 @@ class Longhorn(Step):
         version = self.settings.longhorn_version
         if release is None:
             problems.append("Longhorn is not installed")
-        elif release["chart_version"].lstrip("v") != version.lstrip("v") or release["status"] != "deployed":
-            problems.append(f"release longhorn is {release['chart_version']} ({release['status']}), want {version}")
+        elif drift := release_drift(release, version):
+            problems.append(drift)
         classes = facts.get(StorageClasses())
         for name in ("longhorn", MODELS_CLASS):
             if name not in classes:
