@@ -277,6 +277,7 @@ KINDS: dict[str, tuple[str, str, bool]] = {
     "Role": ("apis/rbac.authorization.k8s.io/v1", "roles", True),
     "RoleBinding": ("apis/rbac.authorization.k8s.io/v1", "rolebindings", True),
     "StorageClass": ("apis/storage.k8s.io/v1", "storageclasses", False),
+    "Setting": ("apis/longhorn.io/v1beta2", "settings", True),  # Longhorn's settings, for its uninstall
 }
 
 

@@ -89,3 +89,41 @@ def test_unreachable_host_is_one_clear_line_quickly(cli: Cli, sshd_server: SSHSe
     assert result.returncode == 1
     assert "refused the connection" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_cluster_down_dry_run_over_ssh_finds_nothing_of_ours(cli: Cli, sshd_server: SSHServer) -> None:
+    result = cli.run("cluster", "down", "--dry-run", "-o", "json", *_ssh_args(sshd_server))
+
+    assert result.returncode == 0, result.stderr
+    plan = json.loads(result.stdout)
+    assert plan["nothing_to_do"] is True
+    assert [step["name"] for step in plan["steps"]] == [
+        "releases",
+        "kubeconfigs",
+        "kubeadm-reset",
+        "kubernetes-packages",
+        "longhorn-data",
+    ]
+    assert plan["steps"][2]["reason"] == "no cluster on this host: no kubeadm files, no pod network"
+
+
+def test_cluster_down_without_a_cluster_asks_nothing_and_changes_nothing(cli: Cli, sshd_server: SSHServer) -> None:
+    result = cli.run(*_ssh_args(sshd_server), "cluster", "down", "--purge")
+
+    assert result.returncode == 0, result.stderr
+    assert "cluster down: plan for" in result.stdout
+    assert "Nothing to do" in result.stdout
+
+
+def test_cluster_join_dry_run_over_ssh_shows_the_worker_plan_and_refuses(cli: Cli, sshd_server: SSHServer) -> None:
+    started = time.monotonic()
+
+    result = cli.run(*_ssh_args(sshd_server), "cluster", "join", sshd_server.spec, "--dry-run")
+
+    assert time.monotonic() - started < 10
+    assert result.returncode == 1
+    for step in ("Preflight checks", "Multipath rule", "kubeadm join as a worker", "GPU slices on the worker"):
+        assert step in result.stdout
+    assert "does not answer" in result.stdout
+    assert "Error: step 1 (preflight): operating system" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -36,7 +36,6 @@ CHANGES_A_HOST = [
 ]
 
 NOT_AVAILABLE_YET = [
-    ["cluster", "down"], ["cluster", "join", "spark2"],
     ["models", "pull"], ["serve", "deploy"], ["serve", "status"], ["serve", "remove"], ["graphrag", "deploy"],
     ["graphrag", "status"], ["graphrag", "remove"], ["teardown"], ["opencode", "setup"],
 ]

@@ -1,4 +1,4 @@
-"""docs/cluster.md shows the plan the code makes for a fresh DGX OS host, not an older one."""
+"""docs/cluster.md shows the plans the code makes (up, down, join), not older ones."""
 
 from __future__ import annotations
 
@@ -18,3 +18,5 @@ def test_the_documented_plan_is_the_one_the_code_makes() -> None:
 
     assert module.render(page) == page, "docs/cluster.md is stale: run python docs/cluster_plan.py"
     assert "kubeadm init --config /etc/sparkctl/kubeadm.yaml" in page
+    assert "helm uninstall gpu-operator --namespace gpu-operator --wait" in page
+    assert "--token ********" in page

@@ -26,11 +26,13 @@ from sparkctl.cluster.facts.system import (
     Arch,
     ClockSynchronized,
     CriSockets,
+    DirectoryEntries,
     DiskFree,
     FileContent,
     KernelModules,
     ListeningPorts,
     MemInfo,
+    NetworkInterfaces,
     OsRelease,
     Swaps,
     Sysctls,
@@ -191,6 +193,21 @@ def test_file_content_and_absent_file() -> None:
 def test_no_cri_socket_and_no_kubeadm_files() -> None:
     assert CriSockets().from_output(0, "") == []
     assert KubeadmFiles().from_output(0, "/etc/kubernetes/admin.conf\n") == ["/etc/kubernetes/admin.conf"]
+
+
+def test_network_interfaces_of_this_machine() -> None:
+    assert NetworkInterfaces().from_output(0, raw("debian12-ci/ls-sys-class-net.txt")) == ["eth0", "ifb0", "ifb1", "lo"]
+
+
+def test_directory_entries_and_a_missing_directory() -> None:
+    entries = DirectoryEntries("/etc/apt").from_output(0, raw("debian12-ci/ls-A-etc-apt.txt"))
+
+    assert entries[:3] == ["apt.conf.d", "auth.conf.d", "keyrings"]
+    assert len(entries) == 7
+    assert DirectoryEntries("/var/lib/longhorn").from_output(0, "") == []
+    assert DirectoryEntries("/var/lib/longhorn").command_line() == (
+        "[ -d /var/lib/longhorn ] || exit 0; ls -1A -- /var/lib/longhorn"
+    )
 
 
 def test_a_fact_without_default_that_fails_is_an_error() -> None:

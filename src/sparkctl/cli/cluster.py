@@ -4,23 +4,27 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from sparkctl.cli.context import app_context
+from sparkctl.cli.context import AppContext, app_context
 from sparkctl.cli.options import DryRun, ModelsFile, Yes, sub_app
 from sparkctl.cli.render import escape, print_json, stdout
-from sparkctl.errors import NotAvailableYet, SparkctlError
+from sparkctl.errors import SparkctlError
 
 if TYPE_CHECKING:
+    from sparkctl.cluster.actions import Target
+    from sparkctl.cluster.facts import RefreshableFacts
     from sparkctl.cluster.plan import Plan
     from sparkctl.cluster.steps import Step
 
 app = sub_app("Bootstrap and inspect the Kubernetes cluster on the Spark.")
 
-_STATE_STYLES = {"done": "green", "missing": "yellow", "drifted": "yellow", "refused": "bold red"}
+_STATE_STYLES = {"done": "green", "missing": "yellow", "drifted": "yellow", "present": "yellow", "refused": "bold red"}
 
 
 @app.command()
@@ -42,7 +46,7 @@ def up(
 ) -> None:
     """Install Kubernetes (kubeadm, containerd with the NVIDIA runtime, Flannel, Helm,
     GPU Operator with time-slicing, Longhorn) and check that the GPU is shared."""
-    from sparkctl.cluster.plan import PlanRefused, apply_plan, make_plan, select
+    from sparkctl.cluster.plan import select
     from sparkctl.cluster.session import ClusterSession
     from sparkctl.cluster.settings import cluster_settings
     from sparkctl.cluster.steps import cluster_steps
@@ -56,48 +60,90 @@ def up(
         min_free_disk_gib=min_free_disk,
         reset=reset,
     )
-    log = _RunLog()
+    log = _RunLog("up")
     with ClusterSession(state.open_host(), settings, on_output=log.write) as session:
-        steps = select(cluster_steps(settings), from_step)
-        plan = make_plan(steps, session.facts)
-        if state.json and (dry_run or plan.nothing_to_do or plan.refused):
-            print_json({"host": session.host.name, "dry_run": dry_run, **plan.document()})
-        elif not state.json:
-            _render_plan(session.host.name, plan)
-        if plan.refused is not None:
-            refused = plan.refused
-            raise PlanRefused(
-                f"step {refused.step.number} ({refused.step.name}): {refused.check.reason}",
-                hint=getattr(refused.check, "hint", ""),
-            )
-        if dry_run or plan.nothing_to_do:
-            return
-        _confirm(plan, session.host.name, reset=reset, yes=yes)
-        events: list[dict[str, Any]] = []
-        console = stdout()
+        host = session.host.name
 
-        def on_event(kind: str, step: Step, text: str) -> None:
-            events.append({"event": kind, "step": step.name, "text": text})
-            log.note(f"[{kind}] step {step.number} {step.name}: {text}")
-            if not state.json:
-                _render_event(console, kind, step, text, log)
+        def confirm(plan: Plan) -> None:
+            if reset and any(
+                "kubeadm reset" in action.render() for planned in plan.to_do for action in planned.actions
+            ):
+                typer.confirm(
+                    f"--reset resets the cluster on {host}: its workloads, Secrets and etcd data are lost "
+                    "(Longhorn's data under /var/lib/longhorn stays). Go on?",
+                    abort=True,
+                    err=True,
+                )
+            typer.confirm(f"Apply these {len(plan.to_do)} steps on {host}?", abort=True, err=True)
 
-        try:
-            apply_plan(steps, session.facts, session.target, on_event)
-        except SparkctlError as error:
-            path = log.save()
-            error.hint = f"{error.hint} The whole output is in {path}.".strip()
-            raise
-        if state.json:
-            print_json({"host": session.host.name, "applied": True, "events": events})
-        else:
-            console.print("[green]The cluster is up.[/] sparkctl cluster status shows it.")
+        _plan_and_apply(
+            state,
+            _Run("up", host, select(cluster_steps(settings), from_step), session.facts, session.target, log),
+            dry_run=dry_run,
+            confirm=None if yes else confirm,
+            finished="[green]The cluster is up.[/] sparkctl cluster status shows it.",
+        )
+
+
+@dataclass
+class _Run:
+    """One cluster command's steps, where they read facts and act, and the log of what they printed."""
+
+    command: str
+    host: str
+    steps: list[Step]
+    facts: RefreshableFacts
+    target: Target
+    log: _RunLog
+
+
+def _plan_and_apply(
+    state: AppContext, run: _Run, *, dry_run: bool, confirm: Callable[[Plan], None] | None, finished: str
+) -> None:
+    """The plan (a table, or JSON), a refusal as an error, one confirmation, then each step with its progress."""
+    from sparkctl.cluster.plan import PlanRefused, apply_plan, make_plan
+
+    plan = make_plan(run.steps, run.facts)
+    if state.json and (dry_run or plan.nothing_to_do or plan.refused):
+        print_json({"host": run.host, "dry_run": dry_run, **plan.document()})
+    elif not state.json:
+        _render_plan(f"cluster {run.command}: plan for {run.host}", plan)
+    if plan.refused is not None:
+        refused = plan.refused
+        raise PlanRefused(
+            f"step {refused.step.number} ({refused.step.name}): {refused.check.reason}",
+            hint=getattr(refused.check, "hint", ""),
+        )
+    if dry_run or plan.nothing_to_do:
+        return
+    if confirm is not None:
+        confirm(plan)
+    events: list[dict[str, Any]] = []
+    console = stdout()
+
+    def on_event(kind: str, step: Step, text: str) -> None:
+        events.append({"event": kind, "step": step.name, "text": text})
+        run.log.note(f"[{kind}] step {step.number} {step.name}: {text}")
+        if not state.json:
+            _render_event(console, kind, step, text, run.log)
+
+    try:
+        apply_plan(run.steps, run.facts, run.target, on_event)
+    except SparkctlError as error:
+        path = run.log.save()
+        error.hint = f"{error.hint} The whole output is in {path}.".strip()
+        raise
+    if state.json:
+        print_json({"host": run.host, "applied": True, "events": events})
+    else:
+        console.print(finished)
 
 
 class _RunLog:
     """Every command's output of a run, kept for the log file; the tail shown under a step that fails."""
 
-    def __init__(self) -> None:
+    def __init__(self, command: str) -> None:
+        self.command = command
         self.lines: list[str] = []
         self.tail: deque[str] = deque(maxlen=10)
 
@@ -112,17 +158,17 @@ class _RunLog:
     def save(self) -> Path:
         from sparkctl.paths import state_dir
 
-        path = state_dir() / "logs" / f"cluster-up-{time.strftime('%Y%m%d-%H%M%S')}.log"
+        path = state_dir() / "logs" / f"cluster-{self.command}-{time.strftime('%Y%m%d-%H%M%S')}.log"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("".join(self.lines), encoding="utf-8")
         return path
 
 
-def _render_plan(host_name: str, plan: Plan) -> None:
+def _render_plan(title: str, plan: Plan) -> None:
     from rich.table import Table
 
     console = stdout()
-    table = Table(title=f"cluster up: plan for {host_name}", title_justify="left")
+    table = Table(title=title, title_justify="left")
     for column in ("#", "step", "state", "why"):
         table.add_column(column)
     for planned in plan.steps:
@@ -140,19 +186,6 @@ def _render_plan(host_name: str, plan: Plan) -> None:
             console.print(f"    {escape(action.render())}", highlight=False)
     if plan.nothing_to_do:
         console.print("[green]Nothing to do:[/] every step is done (the reasons are above).")
-
-
-def _confirm(plan: Plan, host_name: str, *, reset: bool, yes: bool) -> None:
-    if yes:
-        return
-    if reset and any("kubeadm reset" in action.render() for planned in plan.to_do for action in planned.actions):
-        typer.confirm(
-            f"--reset resets the cluster on {host_name}: its workloads, Secrets and etcd data are lost "
-            "(Longhorn's data under /var/lib/longhorn stays). Go on?",
-            abort=True,
-            err=True,
-        )
-    typer.confirm(f"Apply these {len(plan.to_do)} steps on {host_name}?", abort=True, err=True)
 
 
 def _render_event(console: Any, kind: str, step: Step, text: str, log: _RunLog) -> None:
@@ -214,10 +247,52 @@ def down(
     ctx: typer.Context,
     dry_run: DryRun = False,
     yes: Yes = False,
-    purge: Annotated[bool, typer.Option("--purge", help="Also remove Longhorn data.")] = False,
+    purge: Annotated[
+        bool, typer.Option("--purge", help="Also uninstall Longhorn and delete its data, model weights included.")
+    ] = False,
+    models_file: ModelsFile = None,
 ) -> None:
-    """Remove the Kubernetes cluster; containerd and the NVIDIA runtime stay."""
-    raise NotAvailableYet("sparkctl cluster down")
+    """Remove the Kubernetes cluster: releases, kubeadm's state, kubeconfigs, packages.
+    containerd, the NVIDIA runtime and Longhorn's data stay (unless --purge)."""
+    from sparkctl.cluster.session import ClusterSession
+    from sparkctl.cluster.settings import cluster_settings
+    from sparkctl.cluster.steps import teardown_steps
+    from sparkctl.cluster.steps.teardown import LONGHORN_DATA
+
+    state = app_context(ctx)
+    settings = cluster_settings(
+        state.catalog(models_file),
+        host_spec=state.host_spec or state.config.host,
+        kubeconfig=state.kubeconfig,
+        purge=purge,
+    )
+    log = _RunLog("down")
+    with ClusterSession(state.open_host(), settings, on_output=log.write) as session:
+        host = session.host.name
+
+        def confirm(plan: Plan) -> None:
+            typer.confirm(
+                f"Remove the Kubernetes cluster on {host}? Its workloads, Secrets and etcd data are lost; "
+                f"containerd and the NVIDIA runtime stay"
+                + ("." if purge else f", and so does Longhorn's data under {LONGHORN_DATA}."),
+                abort=True,
+                err=True,
+            )
+            if purge:
+                typer.confirm(
+                    f"--purge also uninstalls Longhorn and deletes {LONGHORN_DATA} on {host}: every volume, "
+                    "model weights included, is lost for good. Go on?",
+                    abort=True,
+                    err=True,
+                )
+
+        _plan_and_apply(
+            state,
+            _Run("down", host, teardown_steps(settings), session.facts, session.target, log),
+            dry_run=dry_run,
+            confirm=None if yes else confirm,
+            finished="[green]The cluster is gone.[/] `sparkctl cluster up` makes it again.",
+        )
 
 
 @app.command()
@@ -226,6 +301,39 @@ def join(
     node: Annotated[str, typer.Argument(help="[user@]HOST[:PORT] of the machine to join as a worker.")],
     dry_run: DryRun = False,
     yes: Yes = False,
+    min_free_disk: Annotated[int, typer.Option("--min-free-disk", min=1, help="GiB needed under /var/lib.")] = 100,
+    models_file: ModelsFile = None,
 ) -> None:
-    """Join another machine to the cluster as a worker node."""
-    raise NotAvailableYet("sparkctl cluster join")
+    """Join another machine (a second Spark) to the cluster as a worker: its prerequisites,
+    kubeadm join with a short-lived token, and its GPU advertised as time-sliced GPUs."""
+    from sparkctl.cluster.session import ClusterSession
+    from sparkctl.cluster.settings import cluster_settings
+    from sparkctl.cluster.steps import join_steps
+
+    state = app_context(ctx)
+    settings = cluster_settings(
+        state.catalog(models_file),
+        host_spec=state.host_spec or state.config.host,
+        kubeconfig=state.kubeconfig,
+        min_free_disk_gib=min_free_disk,
+    )
+    log = _RunLog("join")
+    with ClusterSession(state.open_host(), settings) as control_plane:
+        worker = state.open_host(node)
+        facts, target = control_plane.worker(worker, on_output=log.write)
+
+        def confirm(plan: Plan) -> None:
+            typer.confirm(
+                f"Apply these {len(plan.to_do)} steps on {worker.name} and join it to the cluster on "
+                f"{control_plane.host.name}?",
+                abort=True,
+                err=True,
+            )
+
+        _plan_and_apply(
+            state,
+            _Run("join", worker.name, join_steps(settings, control_plane.host), facts, target, log),
+            dry_run=dry_run,
+            confirm=None if yes else confirm,
+            finished=f"[green]{escape(worker.name)} is a node of the cluster.[/] sparkctl cluster status shows it.",
+        )

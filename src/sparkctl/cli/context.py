@@ -53,12 +53,13 @@ class AppContext:
             models = Path(self.config.models).expanduser()
         return load_catalog(models)
 
-    def open_host(self) -> Host:
-        """The machine commands act on: --host over SSH, or this one."""
+    def open_host(self, spec: str | None = None) -> Host:
+        """The machine commands act on: `spec`, else --host over SSH, else this one."""
         from sparkctl.hosts import open_host
 
         identity = self.identity or (Path(self.config.identity).expanduser() if self.config.identity else None)
-        host = open_host(self.host_spec or self.config.host, identity=identity, sudo_password=_ask_sudo_password)
+        spec = spec or self.host_spec or self.config.host
+        host = open_host(spec, identity=identity, sudo_password=_ask_sudo_password)
         self._hosts.append(host)
         return host
 

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import json
 import shlex
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
+
+from sparkctl.errors import SparkctlError
 
 if TYPE_CHECKING:
     from sparkctl.helm import Helm
@@ -64,7 +67,22 @@ class Run:
 
     def execute(self, target: Target) -> None:
         argv = [arg.value if isinstance(arg, Secret) else arg for arg in self.argv]
-        target.host.run(argv, sudo=True, timeout=self.timeout, on_output=target.on_output)
+        with masked([arg for arg in self.argv if isinstance(arg, Secret)]):
+            target.host.run(argv, sudo=True, timeout=self.timeout, on_output=target.on_output)
+
+
+@contextmanager
+def masked(secrets: Sequence[Secret]) -> Iterator[None]:
+    """Errors raised inside name a failed command with its secrets masked (the host quotes what it ran)."""
+    try:
+        yield
+    except SparkctlError as error:
+        for secret in (secret.value for secret in secrets if secret.value):
+            for attribute in ("message", "hint", "stderr"):
+                if isinstance(getattr(error, attribute, None), str):
+                    setattr(error, attribute, getattr(error, attribute).replace(secret, MASK))
+        error.args = (error.message,)
+        raise
 
 
 def run(*argv: Arg, timeout: float = 600.0) -> Run:
@@ -144,6 +162,21 @@ class HelmRelease:
             values=dict(self.values),
             timeout=self.timeout,
         )
+
+
+@dataclass(frozen=True)
+class HelmUninstall:
+    """`helm uninstall`, waiting until the release's resources are gone; nothing when it is not installed."""
+
+    release: str
+    namespace: str
+    timeout: float = 600.0
+
+    def render(self) -> str:
+        return f"helm uninstall {self.release} --namespace {self.namespace} --wait"
+
+    def execute(self, target: Target) -> None:
+        target.helm().uninstall(self.release, self.namespace, wait=True, timeout=self.timeout)
 
 
 @dataclass(frozen=True)

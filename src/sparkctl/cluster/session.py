@@ -47,6 +47,10 @@ class ClusterSession:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
+    def worker(self, host: Host, on_output: OutputCallback | None = None) -> tuple[LiveFacts, Target]:
+        """Facts and a target for another machine joining this cluster: its own host, this cluster's API."""
+        return LiveFacts(host, self.kube_or_none, self.helm_or_none), Target(host, self.kube, self.helm, on_output)
+
     def kubeconfig(self) -> Path | None:
         if self._kubeconfig is not None:
             return self._kubeconfig

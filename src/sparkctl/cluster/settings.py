@@ -18,6 +18,7 @@ def cluster_settings(
     gpu_slices: int | None = None,
     min_free_disk_gib: int = 100,
     reset: bool = False,
+    purge: bool = False,
 ) -> Settings:
     remote = HostSpec.parse(host_spec).host if host_spec else None
     platform = catalog.platform
@@ -27,6 +28,7 @@ def cluster_settings(
         gpu_slices=gpu_slices or platform.gpu_slices,
         min_free_disk=min_free_disk_gib * GiB,
         reset=reset,
+        purge=purge,
         remote=remote,
         kubeconfig=local_kubeconfig_path(host_spec, kubeconfig),
     )

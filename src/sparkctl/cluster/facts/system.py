@@ -1,4 +1,5 @@
-"""Facts of the operating system: architecture, release, memory, swap, kernel, disk, ports, clock, files."""
+"""Facts of the operating system: architecture, release, memory, swap, kernel, disk, ports, clock, network
+interfaces, files and directories."""
 
 from __future__ import annotations
 
@@ -185,6 +186,37 @@ class CriSockets(HostFact[list[str]]):
 
     def process(self, output: str) -> list[str]:
         return [line.strip() for line in output.splitlines() if line.strip()]
+
+
+class NetworkInterfaces(HostFact[list[str]]):
+    """The host's network interfaces by name (Flannel adds cni0 and flannel.1)."""
+
+    command = "ls -1 /sys/class/net"
+
+    def default(self) -> list[str]:
+        return []
+
+    def process(self, output: str) -> list[str]:
+        return sorted(line.strip() for line in output.splitlines() if line.strip())
+
+
+class DirectoryEntries(HostFact[list[str]]):
+    """The names in a directory, hidden ones too; empty when it does not exist."""
+
+    sudo = True
+
+    def __init__(self, path: str) -> None:
+        self.args = (path,)
+
+    def command_line(self) -> str:
+        path = shlex.quote(self.args[0])
+        return f"[ -d {path} ] || exit 0; ls -1A -- {path}"
+
+    def default(self) -> list[str]:
+        return []
+
+    def process(self, output: str) -> list[str]:
+        return sorted(line for line in output.splitlines() if line.strip())
 
 
 class FileContent(HostFact[str | None]):

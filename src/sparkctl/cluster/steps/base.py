@@ -39,6 +39,14 @@ class Drifted:
 
 
 @dataclass(frozen=True)
+class Present:
+    """Still on the host, and to be removed (the steps of `cluster down`)."""
+
+    reason: str
+    state: ClassVar[str] = "present"
+
+
+@dataclass(frozen=True)
 class Refused:
     """Cannot go on: something a person must decide or fix first (the hint says what)."""
 
@@ -47,7 +55,7 @@ class Refused:
     state: ClassVar[str] = "refused"
 
 
-Check = Done | Missing | Drifted | Refused
+Check = Done | Missing | Drifted | Present | Refused
 
 
 @dataclass(frozen=True)
@@ -61,6 +69,8 @@ class Settings:
     gpu_operator_version: str = pins.GPU_OPERATOR_VERSION
     longhorn_version: str = pins.LONGHORN_VERSION
     reset: bool = False
+    purge: bool = False
+    """`cluster down --purge`: Longhorn and its data (model weights included) go too."""
     remote: str | None = None
     """The host's name when sparkctl runs elsewhere (its kubeconfig is then fetched to this machine)."""
     kubeconfig: Path = field(default_factory=lambda: Path("~/.kube/config").expanduser())
@@ -77,7 +87,7 @@ def release_drift(release: dict[str, Any], version: str) -> str | None:
 
 
 class Step:
-    """One stage of `cluster up`. Subclasses implement `check` and `actions`; both only read facts."""
+    """One stage of `cluster up`, `down` or `join`. Subclasses implement `check` and `actions`; both only read facts."""
 
     number: ClassVar[int]
     name: ClassVar[str]

@@ -56,7 +56,7 @@ def gpu_operator_values(toolkit: bool) -> dict[str, Any]:
     }
 
 
-def _replicas(configmap: dict[str, Any] | None) -> int | None:
+def configured_slices(configmap: dict[str, Any] | None) -> int | None:
     if not configmap:
         return None
     try:
@@ -95,8 +95,8 @@ class GpuOperator(Step):
         problems = [drift] if drift else []
         configmap = facts.get(KubeObject("ConfigMap", GPU_OPERATOR_NAMESPACE, TIME_SLICING_CONFIGMAP))
         slices = self.settings.gpu_slices
-        if _replicas(configmap) != slices:
-            problems.append(f"time-slicing gives {_replicas(configmap) or 'no'} replicas, want {slices}")
+        if configured_slices(configmap) != slices:
+            problems.append(f"time-slicing gives {configured_slices(configmap) or 'no'} replicas, want {slices}")
         gpus = allocatable_gpus(facts.get(Node(facts.get(Hostname()))))
         if gpus != slices:
             problems.append(f"the node advertises {gpus} {GPU_RESOURCE}, want {slices}")

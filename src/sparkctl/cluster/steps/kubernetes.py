@@ -26,6 +26,9 @@ def kubernetes_list(minor: str) -> str:
 
 
 class KubernetesPackages(Step):
+    """Installed with --allow-downgrades: a kubectl from elsewhere (Google Cloud SDK's 1:528.0.0-0) sorts above
+    pkgs.k8s.io's 1.34.x, and apt refuses to replace it otherwise."""
+
     number = 4
     name = "kubernetes-packages"
     title = "kubeadm, kubelet and kubectl, held"
@@ -84,6 +87,7 @@ class KubernetesPackages(Step):
                     "install",
                     "-y",
                     "--allow-change-held-packages",
+                    "--allow-downgrades",
                     *(f"{name}={minor}.*" for name in KUBE_PACKAGES),
                 ),
             ]
