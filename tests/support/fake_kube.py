@@ -11,7 +11,12 @@ keyed by (group/version, plural, namespace, name):
 - PATCH: server-side apply (application/apply-patch+yaml: fieldManager required, create or merge, the manager
   recorded in managedFields, 409 on another applier's object without force) and merge / strategic-merge
   patches (409 when metadata.resourceVersion is stale);
-- DELETE (a namespace turns Terminating, then goes with everything in it), /version, /readyz, pods' /log.
+- PUT (replace; 409 when metadata.resourceVersion is stale), with JSON bodies or, for Secrets and ConfigMaps,
+  the protobuf bodies helm sends (tests/support/kube_protobuf.py);
+- DELETE (a namespace turns Terminating, then goes with everything in it), /version, /readyz, pods' /log;
+- what clients such as helm read first: legacy discovery (/api, /apis, /api/v1, /apis/GROUP/VERSION), an OpenAPI
+  v2 document (protobuf) and v3 documents that check no field, and watch-lists (sendInitialEvents, ending the
+  initial state with the k8s.io/initial-events-end bookmark).
 
 A test changes the cluster from outside while a client watches: set_node_ready(..., after=0.5),
 set_allocatable(...), a pod script that moves each created pod to Running and then Succeeded or Failed with
@@ -44,6 +49,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import yaml
+
+from support import kube_protobuf
 
 Key = tuple[str, str, str, str]  # (group/version, plural, namespace, name)
 
@@ -476,6 +483,16 @@ class FakeKube:
             merged["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
             return self._write(resource.key, merged, "MODIFIED")
 
+    def replace(self, resource: _Resource, body: dict[str, Any]) -> dict[str, Any]:
+        """PUT: the whole object, 409 when the body's resourceVersion is stale (none given: last write wins)."""
+        with self._lock:
+            current = self._existing(resource)
+            sent = (body.get("metadata") or {}).get("resourceVersion")
+            if sent and sent != current["metadata"]["resourceVersion"]:
+                raise _Refusal(409, "the object has been modified; please apply your changes to the latest version")
+            body.setdefault("metadata", {})["creationTimestamp"] = current["metadata"].get("creationTimestamp")
+            return copy.deepcopy(self._write(resource.key, body, "MODIFIED"))
+
     def delete(self, resource: _Resource) -> dict[str, Any]:
         with self._lock:
             obj = self._existing(resource)
@@ -512,8 +529,9 @@ class FakeKube:
             same = key[:2] == resource.key[:2] and resource.namespace in ("", key[2])
             return same and _selected(obj, query)
 
+        initial_events = query.get("sendInitialEvents") in ("true", "True", "1")
         with self._lock:
-            if since == "0":
+            if since == "0" or initial_events:
                 cursor = self._resource_version
                 initial = [copy.deepcopy(o) for k, o in sorted(self.store.items()) if matches(k, o)]
             elif int(since) < self._oldest_watchable:
@@ -526,6 +544,10 @@ class FakeKube:
             return
         for obj in initial:
             yield {"type": "ADDED", "object": obj}
+        mark = {"kind": KINDS.get(resource.plural, ""), "apiVersion": resource.group_version}
+        if initial_events:  # a watch-list: the bookmark that says the initial state is complete
+            end = {"resourceVersion": str(cursor), "annotations": {"k8s.io/initial-events-end": "true"}}
+            yield {"type": "BOOKMARK", "object": {**mark, "metadata": end}}
         while True:
             with self._lock:
                 pending = [(rv, kind, obj) for rv, kind, key, obj in self._events if rv > cursor and matches(key, obj)]
@@ -539,7 +561,6 @@ class FakeKube:
                 cursor = rv
                 yield {"type": kind, "object": obj}
         if query.get("allowWatchBookmarks") in ("true", "True", "1"):
-            mark = {"kind": KINDS.get(resource.plural, ""), "apiVersion": resource.group_version}
             yield {"type": "BOOKMARK", "object": {**mark, "metadata": {"resourceVersion": str(cursor)}}}
 
     def _existing(self, resource: _Resource) -> dict[str, Any]:
@@ -614,6 +635,68 @@ class FakeKube:
         self._later(run.after, finished)
 
 
+def discovery(path: str) -> dict[str, Any] | None:
+    """The legacy discovery documents (/api, /apis, /api/v1, /apis/GROUP/VERSION) for the kinds served here,
+    which clients like helm read before anything else; None for any other path."""
+    versions = sorted({GROUPS.get(plural, "v1") for plural in KINDS} - {"v1"})
+    if path == "/api":
+        return {"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": []}
+    if path == "/apis":
+        groups = [
+            {
+                "name": version.split("/")[0],
+                "versions": [{"groupVersion": version, "version": version.split("/")[1]}],
+                "preferredVersion": {"groupVersion": version, "version": version.split("/")[1]},
+            }
+            for version in versions
+        ]
+        return {"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}
+    if path.startswith("/openapi/v3"):
+        return openapi_v3(path.removeprefix("/openapi/v3").strip("/"), versions)
+    group_version = "v1" if path == "/api/v1" else path.removeprefix("/apis/")
+    if path != "/api/v1" and (not path.startswith("/apis/") or group_version not in versions):
+        return None
+    resources = [
+        {
+            "name": plural,
+            "singularName": kind.lower(),
+            "namespaced": plural not in CLUSTER_SCOPED,
+            "kind": kind,
+            "verbs": ["create", "delete", "get", "list", "patch", "update", "watch"],
+        }
+        for plural, kind in KINDS.items()
+        if GROUPS.get(plural, "v1") == group_version
+    ]
+    return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version, "resources": resources}
+
+
+def openapi_v3(group_path: str, versions: list[str]) -> dict[str, Any] | None:
+    """OpenAPI v3 as clients validate manifests with it: the index of group versions, then one document per
+    group version whose schemas accept any object of its kinds (no field is checked)."""
+    paths = {"api/v1": "v1", **{f"apis/{version}": version for version in versions}}
+    if not group_path:
+        return {"paths": {path: {"serverRelativeURL": f"/openapi/v3/{path}?hash=fake"} for path in paths}}
+    if group_path not in paths:
+        return None
+    group_version = paths[group_path]
+    group, _, version = group_version.rpartition("/")
+    schemas = {
+        f"fake.{group or 'core'}.{version}.{kind}": {
+            "type": "object",
+            "x-kubernetes-preserve-unknown-fields": True,
+            "x-kubernetes-group-version-kind": [{"group": group, "version": version, "kind": kind}],
+        }
+        for plural, kind in KINDS.items()
+        if GROUPS.get(plural, "v1") == group_version
+    }
+    return {
+        "openapi": "3.0.0",
+        "info": {"title": "Kubernetes", "version": "v1.34.1"},
+        "paths": {},
+        "components": {"schemas": schemas},
+    }
+
+
 def _ready_condition(ready: bool, message: str) -> dict[str, str]:
     if ready:
         return {
@@ -673,8 +756,11 @@ class _Handler(BaseHTTPRequestHandler):
         content_type = self.headers.get("Content-Type", "")
         raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         try:
-            body = yaml.safe_load(raw) if raw else None
-        except yaml.YAMLError:
+            if content_type.startswith("application/vnd.kubernetes.protobuf"):
+                body = kube_protobuf.decode(raw)
+            else:
+                body = yaml.safe_load(raw) if raw else None
+        except (yaml.YAMLError, ValueError):
             body = raw
         fake.requests.append(Recorded(method, url.path, content_type.split(";")[0], query, body))
         try:
@@ -685,6 +771,12 @@ class _Handler(BaseHTTPRequestHandler):
                 if fake.ready:
                     return self._send(200, "ok")
                 return self._send(500, "[+]ping ok\n[-]etcd failed: reason withheld\nreadyz check failed")
+            if method == "GET" and url.path == "/openapi/v2":
+                return self._send_bytes(
+                    kube_protobuf.openapi_v2_document(fake.version), kube_protobuf.OPENAPI_V2_CONTENT_TYPE
+                )
+            if method == "GET" and (found := discovery(url.path)) is not None:
+                return self._send(200, found)
             resource = _Resource.parse(url.path)
             if resource is None:
                 raise _Refusal(404, f"the server could not find the requested resource ({url.path})")
@@ -692,7 +784,7 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._stream(fake.watch_events(resource, query))
             if method == "GET":
                 return self._send(*fake.read(resource, query))
-            if not isinstance(body, dict) and method in ("POST", "PATCH"):
+            if not isinstance(body, dict) and method in ("POST", "PATCH", "PUT"):
                 raise _Refusal(400, "the request body is not an object")
             if method == "POST" and not resource.name:
                 return self._send(201, fake.create(resource, body))
@@ -702,6 +794,8 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._send(200, fake.patch(resource, body))
             if method == "PATCH":
                 raise _Refusal(415, f"the body of the request was in an unknown format: {content_type}")
+            if method == "PUT" and resource.name:
+                return self._send(200, fake.replace(resource, body))
             if method == "DELETE" and resource.name:
                 return self._send(200, fake.delete(resource))
             raise _Refusal(405, f"{method} is not supported on {url.path}")
@@ -719,9 +813,11 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _send(self, code: int, payload: Any) -> None:
         if isinstance(payload, str):
-            data, content_type = payload.encode(), "text/plain; charset=utf-8"
+            self._send_bytes(payload.encode(), "text/plain; charset=utf-8", code)
         else:
-            data, content_type = json.dumps(payload).encode(), "application/json"
+            self._send_bytes(json.dumps(payload).encode(), "application/json", code)
+
+    def _send_bytes(self, data: bytes, content_type: str, code: int = 200) -> None:
         self.send_response(code)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
