@@ -21,7 +21,8 @@ import httpx
 import pytest
 
 from sparkctl.errors import ArchiveError, HelmError
-from sparkctl.helm import HELM_VERSION, Helm, HelmDownload, find_helm, helm_download, helm_install_dir, install_helm
+from sparkctl.helm import Helm
+from sparkctl.helm_install import HELM_VERSION, HelmDownload, find_helm, helm_download, helm_install_dir, install_helm
 from sparkctl.local.process import free_port
 from support.archives import tar_entry, tarball
 

@@ -88,7 +88,8 @@ class ClusterSession:
         return kube
 
     def helm_or_none(self) -> Helm | None:
-        from sparkctl.helm import Helm, find_helm
+        from sparkctl.helm import Helm
+        from sparkctl.helm_install import find_helm
 
         executable = find_helm()
         kubeconfig = self.kubeconfig()

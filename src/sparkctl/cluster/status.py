@@ -13,7 +13,8 @@ from sparkctl.errors import ConfigError
 
 
 def cluster_status(catalog: Catalog, host_spec: str | None, kubeconfig: Path | None) -> dict[str, Any]:
-    from sparkctl.helm import Helm, find_helm
+    from sparkctl.helm import Helm
+    from sparkctl.helm_install import find_helm
     from sparkctl.kube import Kube
 
     path = local_kubeconfig_path(host_spec, kubeconfig)

@@ -15,7 +15,7 @@ class HelmBinary(LocalFact[str | None]):
         return None
 
     def read(self) -> str | None:
-        from sparkctl.helm import find_helm
+        from sparkctl.helm_install import find_helm
 
         found = find_helm()
         return str(found) if found else None

@@ -9,7 +9,7 @@ from typing import Any, ClassVar, Literal
 from sparkctl.cluster import pins
 from sparkctl.cluster.actions import Action
 from sparkctl.cluster.facts import Facts
-from sparkctl.helm import helm_install_dir
+from sparkctl.helm_install import helm_install_dir
 
 GiB = 1024**3
 

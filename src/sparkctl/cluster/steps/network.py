@@ -103,13 +103,13 @@ class HelmInstall(Step):
         return Missing("helm is not installed on this machine")
 
     def actions(self, facts: Facts) -> list[Action]:
-        from sparkctl.helm import helm_download
+        from sparkctl.helm_install import helm_download
 
         download = helm_download(facts.get(LocalMachine()))
         directory = Path(self.settings.helm_dir)
 
         def install(target: Target) -> None:
-            from sparkctl.helm import install_helm
+            from sparkctl.helm_install import install_helm
 
             install_helm(download, directory)
 
