@@ -95,7 +95,8 @@ def main_options(
         ),
     ] = None,
     output: Annotated[
-        OutputFormat, typer.Option("--output", "-o", help="text, or json for scripts.")
+        OutputFormat,
+        typer.Option("--output", "-o", help="text, json for scripts, or yaml (the manifests of a deploy's --dry-run)."),
     ] = OutputFormat.text,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Say more; show tracebacks.")] = False,
 ) -> None:

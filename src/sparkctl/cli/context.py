@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 class OutputFormat(enum.StrEnum):
     text = "text"
     json = "json"
+    yaml = "yaml"
 
 
 @dataclass

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import typer
 
+from sparkctl.cli.context import OutputFormat, app_context
+from sparkctl.cli.deploying import Force, enforce_budget, print_dry_run
 from sparkctl.cli.options import DryRun, ModelsFile, Yes, sub_app
 from sparkctl.errors import NotAvailableYet
 
@@ -11,9 +13,21 @@ app = sub_app("Deploy and inspect the GraphRAG stack in the cluster.")
 
 
 @app.command()
-def deploy(ctx: typer.Context, models_file: ModelsFile = None, dry_run: DryRun = False, yes: Yes = False) -> None:
-    """Build the service images and install the graphrag chart."""
-    raise NotAvailableYet("sparkctl graphrag deploy")
+def deploy(
+    ctx: typer.Context, models_file: ModelsFile = None, dry_run: DryRun = False, yes: Yes = False, force: Force = False
+) -> None:
+    """Build the service images and install the graphrag chart.
+    With --dry-run --output yaml, every manifest is rendered offline."""
+    from sparkctl.deploy.releases import graphrag_release
+
+    state = app_context(ctx)
+    catalog = state.catalog(models_file)
+    release = graphrag_release(catalog)
+    enforce_budget(state, catalog, force=force)
+    if dry_run or state.output is OutputFormat.yaml:
+        print_dry_run(state, release, dry_run=dry_run)
+        return
+    raise NotAvailableYet("sparkctl graphrag deploy (without --dry-run)")
 
 
 @app.command()

@@ -6,6 +6,8 @@ from typing import Annotated
 
 import typer
 
+from sparkctl.cli.context import OutputFormat, app_context
+from sparkctl.cli.deploying import Force, enforce_budget, print_dry_run
 from sparkctl.cli.options import DryRun, ModelsFile, Yes, sub_app
 from sparkctl.errors import NotAvailableYet
 
@@ -20,9 +22,20 @@ def deploy(
     models_file: ModelsFile = None,
     dry_run: DryRun = False,
     yes: Yes = False,
+    force: Force = False,
 ) -> None:
-    """Install cert-manager and KServe, then the llm-serving chart for the catalog's models."""
-    raise NotAvailableYet("sparkctl serve deploy")
+    """Install cert-manager and KServe, then the llm-serving chart for the catalog's models.
+    With --dry-run --output yaml, every manifest is rendered offline."""
+    from sparkctl.deploy.releases import serving_release
+
+    state = app_context(ctx)
+    catalog = state.catalog(models_file)
+    release = serving_release(catalog, mode="plain" if plain else "kserve", models=model)
+    enforce_budget(state, catalog, force=force)
+    if dry_run or state.output is OutputFormat.yaml:
+        print_dry_run(state, release, dry_run=dry_run)
+        return
+    raise NotAvailableYet("sparkctl serve deploy (without --dry-run)")
 
 
 @app.command()

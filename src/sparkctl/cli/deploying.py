@@ -1,0 +1,87 @@
+"""What `serve deploy` and `graphrag deploy` share at the CLI edge: the memory budget shown and enforced, and
+the manifests of a dry run printed as one YAML stream."""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from sparkctl.cli.context import AppContext, OutputFormat
+from sparkctl.cli.render import escape, print_json, stdout
+from sparkctl.errors import ConfigError, HelmError
+
+if TYPE_CHECKING:
+    from sparkctl.catalog import Catalog
+    from sparkctl.deploy.budget import MemoryBudget
+    from sparkctl.deploy.releases import ChartRelease
+    from sparkctl.helm import Helm
+
+Force = Annotated[
+    bool, typer.Option("--force", help="Deploy even when the memory limits add up to more than the unified memory.")
+]
+
+
+def enforce_budget(state: AppContext, catalog: Catalog, *, force: bool) -> MemoryBudget:
+    """Both charts' memory limits and the system's share against the unified memory; refused when over,
+    after a table of the biggest consumers (text output), unless `force`."""
+    from sparkctl.deploy.budget import check_budget, memory_budget
+    from sparkctl.deploy.releases import graphrag_release, serving_release
+
+    budget = memory_budget(catalog, serving_release(catalog).values, graphrag_release(catalog).values)
+    if not budget.fits and state.output is OutputFormat.text:
+        render_budget(budget)
+    check_budget(budget, force=force)
+    return budget
+
+
+def render_budget(budget: MemoryBudget) -> None:
+    from rich.table import Table
+
+    from sparkctl.deploy.budget import gib
+
+    table = Table(title="Memory limits, biggest first", title_justify="left")
+    for column in ("what", "kind", "memory", "set in"):
+        table.add_column(column)
+    for consumer in budget.biggest(len(budget.consumers)):
+        table.add_row(consumer.name, consumer.kind, gib(consumer.memory), escape(consumer.source))
+    verdict = "[green]fits[/]" if budget.fits else "[bold red]over[/]"
+    table.add_row("total", "", gib(budget.total), f"{verdict} {gib(budget.unified_memory)} of unified memory")
+    stdout().print(table)
+
+
+def offline_helm() -> Helm:
+    """helm on this machine, for rendering without a cluster."""
+    from sparkctl.helm import Helm
+    from sparkctl.helm_install import HELM_VERSION, find_helm
+
+    found = find_helm()
+    if found is None:
+        raise HelmError(
+            "helm is not installed on this machine, and a dry run renders the charts with it",
+            hint=f"Install helm {HELM_VERSION}, or run `sparkctl cluster up`: its step 8 installs it.",
+        )
+    return Helm(found)
+
+
+def print_dry_run(state: AppContext, release: ChartRelease, *, dry_run: bool) -> None:
+    """The release's manifests (--output yaml), its values (--output json), or what it holds (text)."""
+    if state.output is OutputFormat.yaml:
+        from sparkctl.deploy.releases import manifests_yaml
+
+        if not dry_run:
+            raise ConfigError("--output yaml prints the manifests of a dry run", hint="Add --dry-run.")
+        sys.stdout.write(manifests_yaml(release.render(offline_helm())))
+        return
+    if state.json:
+        print_json({"release": release.release, "namespace": release.namespace, "values": release.values})
+        return
+    console = stdout()
+    console.print(f"Release [bold]{release.release}[/] (chart {release.chart}) in namespace {release.namespace}:")
+    for model in release.values["models"]:
+        console.print(
+            f"  {model['name']}: {model['backend']}, {model['memory']}, {model['gpuSlices']} GPU slice(s), "
+            f"context {model['context']}, namespace {model['namespace']}"
+        )
+    console.print("[dim]--output yaml prints every manifest.[/]")
