@@ -51,8 +51,8 @@ lifecycle:
         - until ollama list >/dev/null 2>&1; do sleep 1; done; ollama create {{ $m.ollama.toolsAlias }} -f /etc/ollama/Modelfile
 {{- end }}
 {{- else }}
+command: ["vllm", "serve"]
 args:
-  - --model
   - {{ $m.vllm.modelPath | quote }}
   - --served-model-name
   {{- range $m.servedNames }}

@@ -1,0 +1,1 @@
+../../llm-serving/templates/_model-server.tpl
