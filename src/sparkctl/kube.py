@@ -1,4 +1,5 @@
-"""The few Kubernetes verbs the cluster steps need: apply, nodes and taints, waits through watches, check pods, status.
+"""The few Kubernetes verbs sparkctl needs: apply, annotate, delete, nodes and taints, waits through watches, check
+pods, Jobs run to their end with their logs followed, status.
 
 All through the official `kubernetes` client (imported lazily; no kubectl). Waits use watches, never polling
 loops, and report what they see through an `on_event` callback; every failure is a KubeError with a hint.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,6 +84,16 @@ class PodOutcome:
     phase: str  # Succeeded, Failed, Deleted (by someone else), or the last phase seen when the check timed out
     log: str
     reason: str  # why it did not succeed; "" when it did
+
+
+@dataclass(frozen=True)
+class JobOutcome:
+    """How a Job ended: succeeded or not, why not, and the last lines its pods printed."""
+
+    name: str
+    succeeded: bool
+    reason: str
+    tail: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -280,6 +292,92 @@ class Kube:
         self._delete_pods(namespace, created, quiet=False)
         return outcomes
 
+    def annotate(self, kind: str, name: str, annotations: dict[str, str], *, namespace: str | None = None) -> None:
+        """Set these annotations on an existing object (a merge patch: the others stay)."""
+        group_version, plural, namespaced = kind_path(kind, name)
+        scope = f"namespaces/{namespace or 'default'}/" if namespaced else ""
+        self._api.request(
+            "PATCH",
+            f"/{group_version}/{scope}{plural}/{name}",
+            action=f"annotating {kind} {name}",
+            body={"metadata": {"annotations": annotations}},
+            content_type="application/merge-patch+json",
+        )
+
+    def delete(self, kind: str, name: str, *, namespace: str | None = None) -> bool:
+        """Delete one object, and in the background what it owns (a Job's pods); False when it did not exist."""
+        group_version, plural, namespaced = kind_path(kind, name)
+        scope = f"namespaces/{namespace or 'default'}/" if namespaced else ""
+        try:
+            self._api.request(
+                "DELETE",
+                f"/{group_version}/{scope}{plural}/{name}",
+                action=f"deleting {kind} {name}",
+                query={"propagationPolicy": "Background"},
+            )
+        except KubeNotFound:
+            return False
+        return True
+
+    def run_job(
+        self,
+        job: dict[str, Any],
+        *,
+        timeout: float,
+        on_line: EventCallback | None = None,
+        on_event: EventCallback | None = None,
+    ) -> JobOutcome:
+        """Create the Job (replacing one of the same name), follow each of its pods' logs, and return once a pod
+        succeeded or more have failed than spec.backoffLimit allows; KubeTimeout naming where it stuck."""
+        namespace, name = job["metadata"]["namespace"], job["metadata"]["name"]
+        deadline = time.monotonic() + timeout
+        self.delete("Job", name, namespace=namespace)
+        created = self._api.request(
+            "POST", f"/apis/batch/v1/namespaces/{namespace}/jobs", action=f"creating job {namespace}/{name}", body=job
+        )
+        uid, backoff = created["metadata"]["uid"], (job.get("spec") or {}).get("backoffLimit", 6)
+        tail: deque[str] = deque(maxlen=20)
+        followed: set[str] = set()
+        said = ""
+        pods: list[dict[str, Any]] = []
+        action = f"watching job {namespace}/{name}"
+        for objects in self._watch("pods", deadline=deadline, action=action, namespace=namespace):
+            pods = sorted((pod for pod in objects.values() if _owned_by(pod, uid)), key=lambda p: p["metadata"]["name"])
+            for pod in pods:
+                pod_name = pod["metadata"]["name"]
+                if pod_name not in followed and pod_phase(pod) in ("Running", "Succeeded", "Failed"):
+                    followed.add(pod_name)
+                    for line in self._log_lines(namespace, pod_name, deadline):
+                        tail.append(line)
+                        if on_line is not None:
+                            on_line(line)
+            failed = [pod for pod in pods if pod_phase(pod) == "Failed"]
+            if any(pod_phase(pod) == "Succeeded" for pod in pods):
+                return JobOutcome(name, True, "", tuple(tail))
+            if len(failed) > backoff:
+                reason = pod_reason(failed[-1]) or "failed"
+                return JobOutcome(name, False, f"{len(failed)} attempts failed; the last: {reason}", tuple(tail))
+            if pods and on_event is not None and (now := _job_state(pods[-1])) != said:
+                on_event(now)
+                said = now
+        where = _job_state(pods[-1]) if pods else "no pod was created"
+        raise KubeTimeout(
+            f"job {namespace}/{name} did not finish within {timeout:g} s ({where})",
+            hint=f"See its pods: kubectl -n {namespace} describe job {name}. It keeps running; "
+            "running the command again replaces it.",
+        )
+
+    def _log_lines(self, namespace: str, pod: str, deadline: float) -> Iterator[str]:
+        """The pod's log, followed until its container ends (or the deadline)."""
+        path = f"/api/v1/namespaces/{namespace}/pods/{pod}/log"
+        remaining = max(1.0, deadline - time.monotonic())
+        try:
+            yield from self._api.lines(
+                path, action=f"reading the log of {pod}", query={"follow": "true"}, timeout=remaining
+            )
+        except KubeError:
+            return  # the pod went, or never started: its phase and reason tell the rest
+
     def status(self) -> ClusterStatus:
         version = self._api.request("GET", "/version", action="reading the server version").get("gitVersion", "")
         classes = self._api.request("GET", "/apis/storage.k8s.io/v1/storageclasses", action="listing storage classes")
@@ -385,6 +483,15 @@ class Kube:
                 failure = failure or exc
         if failure is not None and not quiet:
             raise failure
+
+
+def _owned_by(obj: dict[str, Any], uid: str) -> bool:
+    return any(ref.get("uid") == uid for ref in obj["metadata"].get("ownerReferences") or [])
+
+
+def _job_state(pod: dict[str, Any]) -> str:
+    reason = pod_reason(pod)
+    return f"pod {pod['metadata']['name']}: {pod_phase(pod)}" + (f" ({reason})" if reason else "")
 
 
 def _readiness(info: NodeInfo | None) -> str:

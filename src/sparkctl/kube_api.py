@@ -112,6 +112,32 @@ class KubeApi:
                 hint="Check that the kubeconfig's server address is the Kubernetes API server (port 6443).",
             ) from exc
 
+    def lines(self, path: str, *, action: str, query: dict[str, str], timeout: float) -> Iterator[str]:
+        """A streamed text answer (a followed pod log) line by line, until the server ends it or `timeout`."""
+        import urllib3
+        from kubernetes.client.exceptions import ApiException
+
+        request = self.client.param_serialize(
+            method="GET",
+            resource_path=path,
+            query_params=list(query.items()),
+            header_params={"Accept": "*/*"},
+            auth_settings=["BearerToken"],
+        )
+        try:
+            response = self.client.call_api(*request, _request_timeout=(self.timeout, timeout))
+            if not 200 <= response.status < 300:
+                raise self.refused(response.status, response.read(), action)
+            pending = b""
+            for chunk in response.response.stream(4096):
+                pending += chunk
+                *complete, pending = pending.split(b"\n")
+                yield from (line.decode("utf-8", "replace") for line in complete)
+            if pending:
+                yield pending.decode("utf-8", "replace")
+        except (urllib3.exceptions.HTTPError, ApiException, OSError) as exc:
+            raise self.unreachable(exc, action, timeout) from exc
+
     def watch(
         self,
         list_func: Callable[..., Any],
@@ -277,6 +303,7 @@ KINDS: dict[str, tuple[str, str, bool]] = {
     "Role": ("apis/rbac.authorization.k8s.io/v1", "roles", True),
     "RoleBinding": ("apis/rbac.authorization.k8s.io/v1", "rolebindings", True),
     "StorageClass": ("apis/storage.k8s.io/v1", "storageclasses", False),
+    "Job": ("apis/batch/v1", "jobs", True),
     "Setting": ("apis/longhorn.io/v1beta2", "settings", True),  # Longhorn's settings, for its uninstall
 }
 

@@ -18,6 +18,9 @@ keyed by (group/version, plural, namespace, name):
   v2 document (protobuf) and v3 documents that check no field, and watch-lists (sendInitialEvents, ending the
   initial state with the k8s.io/initial-events-end bookmark).
 
+Jobs get one pod at a time from their template (owned by the Job, labelled job-name), run by the pod script;
+a failed pod is replaced while failures stay within spec.backoffLimit, and the Job's status counts them.
+
 A test changes the cluster from outside while a client watches: set_node_ready(..., after=0.5),
 set_allocatable(...), a pod script that moves each created pod to Running and then Succeeded or Failed with
 a log, fail(403, ...) for refused requests. Every request is recorded in `requests`.
@@ -70,8 +73,9 @@ KINDS = {
     "roles": "Role",
     "rolebindings": "RoleBinding",
     "storageclasses": "StorageClass",
+    "jobs": "Job",
 }
-GROUPS = {"deployments": "apps/v1", "daemonsets": "apps/v1", "storageclasses": "storage.k8s.io/v1"}
+GROUPS = {"deployments": "apps/v1", "daemonsets": "apps/v1", "storageclasses": "storage.k8s.io/v1", "jobs": "batch/v1"}
 GROUPS |= dict.fromkeys(
     ("clusterroles", "clusterrolebindings", "roles", "rolebindings"), "rbac.authorization.k8s.io/v1"
 )
@@ -436,6 +440,8 @@ class FakeKube:
             created = self._write(key, body, "ADDED")
         if resource.plural == "pods":
             self._start_pod(key)
+        if resource.plural == "jobs":
+            self._start_job_pod(created)
         return created
 
     def apply(self, resource: _Resource, body: dict[str, Any], query: dict[str, str]) -> tuple[int, dict[str, Any]]:
@@ -496,6 +502,17 @@ class FakeKube:
     def delete(self, resource: _Resource) -> dict[str, Any]:
         with self._lock:
             obj = self._existing(resource)
+            if resource.plural == "jobs":  # propagation Background: its pods go with it
+                owned = [
+                    key
+                    for key, pod in self.store.items()
+                    if key[1] == "pods"
+                    and any(
+                        ref.get("uid") == obj["metadata"]["uid"] for ref in pod["metadata"].get("ownerReferences") or []
+                    )
+                ]
+                for key in owned:
+                    self._remove(key)
             if resource.plural != "namespaces":
                 self._remove(resource.key)
                 return {"kind": "Status", "apiVersion": "v1", "status": "Success", "details": {"name": resource.name}}
@@ -617,6 +634,8 @@ class FakeKube:
             )
 
         def finished() -> None:
+            if key not in self.store:
+                return
             code = run.exit_code if run.exit_code is not None else (0 if run.phase == "Succeeded" else 1)
             ended = {"exitCode": code, "reason": "Completed" if code == 0 else "Error", "finishedAt": _now()}
             if run.message:
@@ -631,8 +650,58 @@ class FakeKube:
                 }
             )
 
+        def finished_and_counted() -> None:
+            finished()
+            owner = next(iter(pod["metadata"].get("ownerReferences") or []), None)
+            if owner is not None and owner.get("kind") == "Job":
+                self._job_pod_finished(key[2], owner["name"], run.phase)
+
         self._later(run.after / 2, running)
-        self._later(run.after, finished)
+        self._later(run.after, finished_and_counted)
+
+    def _start_job_pod(self, job: dict[str, Any]) -> None:
+        """The job controller's part: one pod from the Job's template, owned by it."""
+        meta = job["metadata"]
+        attempt = (job.get("status") or {}).get("failed", 0)
+        labels = {**(job["spec"]["template"].get("metadata") or {}).get("labels", {}), "job-name": meta["name"]}
+        owner = {"apiVersion": "batch/v1", "kind": "Job", "name": meta["name"], "uid": meta["uid"], "controller": True}
+        pod = {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {
+                "name": f"{meta['name']}-{attempt}{uuid.uuid4().hex[:4]}",
+                "namespace": meta["namespace"],
+                "labels": labels,
+                "ownerReferences": [owner],
+            },
+            "spec": copy.deepcopy(job["spec"]["template"]["spec"]),
+            "status": {"phase": "Pending"},
+        }
+        with self._lock:
+            key = ("v1", "pods", meta["namespace"], pod["metadata"]["name"])
+            self._write(key, pod, "ADDED")
+        self._start_pod(key)
+
+    def _job_pod_finished(self, namespace: str, name: str, phase: str) -> None:
+        """Count the pod in its Job's status; another pod while failures stay within the backoff limit."""
+        key = ("batch/v1", "jobs", namespace, name)
+        with self._lock:
+            job = copy.deepcopy(self.store.get(key))
+        if job is None:
+            return
+        status = job.setdefault("status", {})
+        if phase == "Succeeded":
+            status["succeeded"] = 1
+            status["conditions"] = [{"type": "Complete", "status": "True"}]
+        else:
+            status["failed"] = status.get("failed", 0) + 1
+            if status["failed"] > job["spec"].get("backoffLimit", 6):
+                status["conditions"] = [{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded"}]
+        with self._lock:
+            if key in self.store:
+                self._write(key, job, "MODIFIED")
+        if phase != "Succeeded" and not status.get("conditions"):
+            self._start_job_pod(job)
 
 
 def discovery(path: str) -> dict[str, Any] | None:
