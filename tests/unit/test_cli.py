@@ -36,7 +36,7 @@ CHANGES_A_HOST = [
 ]
 
 NOT_AVAILABLE_YET = [
-    ["models", "pull"], ["serve", "deploy"], ["serve", "status"], ["serve", "remove"], ["graphrag", "deploy"],
+    ["serve", "deploy"], ["serve", "status"], ["serve", "remove"], ["graphrag", "deploy"],
     ["graphrag", "status"], ["graphrag", "remove"], ["teardown"], ["opencode", "setup"],
 ]
 

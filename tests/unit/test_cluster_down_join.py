@@ -95,7 +95,7 @@ def test_down_on_a_healthy_cluster_runs_each_step_in_order_and_verifies_it() -> 
     assert host.calls == [
         ("run", ["rm", "-f", "/home/nvidia/.kube/config"]),
         ("run", ["kubeadm", "reset", "-f"]),
-        ("run", ["rm", "-rf", "/etc/cni/net.d"]),
+        ("run", ["rm", "-f", "/etc/cni/net.d/10-flannel.conflist"]),
         ("run", ["ip", "link", "delete", "cni0"]),
         ("run", ["ip", "link", "delete", "flannel.1"]),
         ("run", ["apt-mark", "unhold", "kubelet", "kubeadm", "kubectl"]),

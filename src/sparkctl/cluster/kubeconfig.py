@@ -12,6 +12,7 @@ from sparkctl.errors import ConfigError
 
 if TYPE_CHECKING:
     from sparkctl.hosts import Host
+    from sparkctl.kube import Kube
 
 ADMIN_CONF = "/etc/kubernetes/admin.conf"
 API_PORT = 6443
@@ -32,6 +33,26 @@ def local_kubeconfig_path(host_spec: str | None, explicit: Path | None = None) -
 
         return remote_kubeconfig_path(HostSpec.parse(host_spec).host)
     return Path("~/.kube/config").expanduser()
+
+
+def open_cluster(host_spec: str | None, explicit: Path | None = None, *, timeout: float = 10.0) -> Kube:
+    """A client of the cluster through this machine's kubeconfig, once its API answers; ConfigError without one."""
+    from sparkctl.kube import Kube
+
+    path = local_kubeconfig_path(host_spec, explicit)
+    if not path.is_file():
+        raise ConfigError(
+            f"no kubeconfig at {path}",
+            hint="Run `sparkctl cluster up` (with the same --host) to create the cluster and fetch its kubeconfig, "
+            "or pass --kubeconfig.",
+        )
+    kube = Kube.from_kubeconfig(path, timeout=timeout)
+    try:
+        kube.readyz()
+    except BaseException:
+        kube.close()
+        raise
+    return kube
 
 
 def with_server(kubeconfig: str, server: str) -> str:

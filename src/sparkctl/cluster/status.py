@@ -7,25 +7,16 @@ from pathlib import Path
 from typing import Any
 
 from sparkctl.catalog import Catalog
-from sparkctl.cluster.kubeconfig import local_kubeconfig_path
+from sparkctl.cluster.kubeconfig import local_kubeconfig_path, open_cluster
 from sparkctl.cluster.steps.gpu import GPU_RESOURCE
-from sparkctl.errors import ConfigError
 
 
 def cluster_status(catalog: Catalog, host_spec: str | None, kubeconfig: Path | None) -> dict[str, Any]:
     from sparkctl.helm import Helm
     from sparkctl.helm_install import find_helm
-    from sparkctl.kube import Kube
 
     path = local_kubeconfig_path(host_spec, kubeconfig)
-    if not path.is_file():
-        raise ConfigError(
-            f"no kubeconfig at {path}",
-            hint="Run `sparkctl cluster up` (with the same --host) to create the cluster and fetch its kubeconfig, "
-            "or pass --kubeconfig.",
-        )
-    with Kube.from_kubeconfig(path) as kube:
-        kube.readyz()
+    with open_cluster(host_spec, kubeconfig) as kube:
         status = kube.status()
         server = kube.server
     helm = find_helm()

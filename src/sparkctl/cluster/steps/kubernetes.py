@@ -10,9 +10,10 @@ from sparkctl.cluster.facts import Facts
 from sparkctl.cluster.facts.kubernetes import ADMIN_CONF, ApiServer, KubeadmFiles, KubeconfigDigests
 from sparkctl.cluster.facts.local import LocalFileExists
 from sparkctl.cluster.facts.runtime import AptPackages, HeldPackages, KubeadmVersion
-from sparkctl.cluster.facts.system import FileContent, Hostname, InvokingUser
+from sparkctl.cluster.facts.system import DirectoryEntries, FileContent, Hostname, InvokingUser
 from sparkctl.cluster.kubeconfig import fetch_kubeconfig
 from sparkctl.cluster.steps.base import Check, Done, Drifted, Missing, Refused, Step
+from sparkctl.cluster.steps.network import CNI_CONFIG_DIR, flannel_cni_configs
 
 KUBE_PACKAGES = ("kubelet", "kubeadm", "kubectl")
 KUBE_KEYRING = "/etc/apt/keyrings/kubernetes-apt-keyring.gpg"
@@ -147,7 +148,9 @@ class KubeadmInit(Step):
     def actions(self, facts: Facts) -> list[Action]:
         actions: list[Action] = []
         if facts.get(KubeadmFiles()):
-            actions += [run("kubeadm", "reset", "-f"), run("rm", "-rf", "/etc/cni/net.d")]
+            actions.append(run("kubeadm", "reset", "-f"))
+            if flannel := flannel_cni_configs(facts.get(DirectoryEntries(CNI_CONFIG_DIR))):
+                actions.append(run("rm", "-f", *flannel))
         version = facts.get(KubeadmVersion()) or f"stable-{self.settings.kubernetes_version}"
         config = kubeadm_config(facts.get(Hostname()), version, self.settings.pod_cidr)
         return [*actions, WriteFile(KUBEADM_CONFIG, config), run("kubeadm", "init", "--config", KUBEADM_CONFIG)]

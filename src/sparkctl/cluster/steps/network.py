@@ -19,6 +19,12 @@ from sparkctl.cluster.steps.base import Check, Done, Drifted, Missing, Step
 
 CONTROL_PLANE_TAINT = "node-role.kubernetes.io/control-plane"
 NODE_READY_TIMEOUT = 300.0
+CNI_CONFIG_DIR = "/etc/cni/net.d"
+
+
+def flannel_cni_configs(entries: list[str]) -> list[str]:
+    """Flannel's files among /etc/cni/net.d's entries. Only these go: podman or buildah keep theirs there too."""
+    return [f"{CNI_CONFIG_DIR}/{entry}" for entry in entries if "flannel" in entry]
 
 
 def flannel_manifests(pod_cidr: str) -> list[dict[str, Any]]:

@@ -19,9 +19,9 @@ from sparkctl.cluster.facts.runtime import AptPackages, HeldPackages, Services
 from sparkctl.cluster.facts.system import DirectoryEntries, FileContent, InvokingUser, NetworkInterfaces
 from sparkctl.cluster.steps.base import Check, Done, Present, Refused, Step
 from sparkctl.cluster.steps.kubernetes import KUBE_KEYRING, KUBE_LIST, KUBE_PACKAGES, KUBEADM_CONFIG
+from sparkctl.cluster.steps.network import CNI_CONFIG_DIR, flannel_cni_configs
 from sparkctl.cluster.steps.storage import LONGHORN_NAMESPACE, MULTIPATH_BLACKLIST
 
-CNI_CONFIG_DIR = "/etc/cni/net.d"
 FLANNEL_INTERFACES = ("cni0", "flannel.1")
 LONGHORN_DATA = "/var/lib/longhorn"
 KEYRINGS = "/etc/apt/keyrings"
@@ -136,7 +136,7 @@ class KubeadmReset(Step):
         interfaces = facts.get(NetworkInterfaces())
         return (
             facts.get(KubeadmFiles()),
-            facts.get(DirectoryEntries(CNI_CONFIG_DIR)),
+            flannel_cni_configs(facts.get(DirectoryEntries(CNI_CONFIG_DIR))),
             [name for name in FLANNEL_INTERFACES if name in interfaces],
         )
 
@@ -153,7 +153,7 @@ class KubeadmReset(Step):
         if files:
             found.append(f"{len(files)} kubeadm file{'s' if len(files) != 1 else ''} ({files[0]}, …)")
         if cni:
-            found.append(f"CNI configuration {', '.join(cni)}")
+            found.append(f"Flannel's CNI configuration {', '.join(cni)}")
         if interfaces:
             found.append(f"interfaces {', '.join(interfaces)}")
         return Present("; ".join(found))
@@ -164,7 +164,7 @@ class KubeadmReset(Step):
         if files:
             actions.append(run("kubeadm", "reset", "-f"))
         if cni:
-            actions.append(run("rm", "-rf", CNI_CONFIG_DIR))
+            actions.append(run("rm", "-f", *cni))
         actions += [run("ip", "link", "delete", name) for name in interfaces]
         return actions
 
