@@ -114,7 +114,7 @@ class Helm:
         chart: str | Path,
         *,
         repo: str | None,
-        version: str,
+        version: str | None,
         namespace: str,
         values: dict[str, Any],
         create_namespace: bool = True,
@@ -138,6 +138,18 @@ class Helm:
             timeout + _WAIT_MARGIN,
         )
         return _release_from_status(status)
+
+    def values(self, name: str, namespace: str) -> dict[str, Any] | None:
+        """The values the release was installed with (not the chart's defaults); None when it is not installed."""
+        from pyhelm3 import errors
+
+        async def get(command: Any) -> dict[str, Any] | None:
+            try:
+                return dict(await command.get_values(name, namespace=namespace))
+            except errors.ReleaseNotFoundError:
+                return None
+
+        return self._run(f"get values {name}", get, self.command_timeout)
 
     def uninstall(self, name: str, namespace: str, *, wait: bool = True, timeout: float = 600) -> bool:
         """Uninstall the release; False when it was not installed."""

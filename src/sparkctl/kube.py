@@ -87,6 +87,26 @@ class PodOutcome:
 
 
 @dataclass(frozen=True)
+class PodState:
+    """A pod as a readiness check sees it."""
+
+    name: str
+    phase: str
+    ready: bool
+    reason: str
+
+    @classmethod
+    def from_object(cls, pod: dict[str, Any]) -> PodState:
+        ready = condition(pod, "Ready")
+        return cls(
+            name=pod["metadata"]["name"],
+            phase=pod_phase(pod),
+            ready=pod_phase(pod) == "Running" and ready is not None and ready.get("status") == "True",
+            reason=pod_reason(pod),
+        )
+
+
+@dataclass(frozen=True)
 class JobOutcome:
     """How a Job ended: succeeded or not, why not, and the last lines its pods printed."""
 
@@ -365,6 +385,45 @@ class Kube:
             f"job {namespace}/{name} did not finish within {timeout:g} s ({where})",
             hint=f"See its pods: kubectl -n {namespace} describe job {name}. It keeps running; "
             "running the command again replaces it.",
+        )
+
+    def pods(self, namespace: str, labels: dict[str, str]) -> list[PodState]:
+        """The namespace's pods that carry all these labels."""
+        selector = ",".join(f"{key}={value}" for key, value in sorted(labels.items()))
+        listing = self._api.request(
+            "GET",
+            f"/api/v1/namespaces/{namespace}/pods",
+            action=f"listing pods {selector} in {namespace}",
+            query={"labelSelector": selector},
+        )
+        return sorted((PodState.from_object(pod) for pod in listing.get("items") or []), key=lambda p: p.name)
+
+    def wait_pods_ready(
+        self, namespace: str, labels: dict[str, str], *, timeout: float, on_event: EventCallback | None = None
+    ) -> PodState:
+        """Watch the namespace until a pod with these labels is Running and Ready; KubeTimeout saying why not."""
+        deadline = time.monotonic() + timeout
+        said, last = "", None
+        selector = ",".join(f"{key}={value}" for key, value in sorted(labels.items()))
+        action = f"waiting for {selector} in {namespace}"
+        for objects in self._watch("pods", deadline=deadline, action=action, namespace=namespace):
+            mine = [
+                PodState.from_object(pod)
+                for pod in objects.values()
+                if labels.items() <= (pod["metadata"].get("labels") or {}).items()
+            ]
+            ready = next((pod for pod in mine if pod.ready), None)
+            if ready is not None:
+                return ready
+            last = mine[-1] if mine else None
+            now = f"{last.name}: {last.phase}" + (f" ({last.reason})" if last.reason else "") if last else "no pod yet"
+            if on_event is not None and now != said:
+                on_event(now)
+                said = now
+        why = f"{last.name} is {last.phase}" + (f": {last.reason}" if last and last.reason else "") if last else ""
+        raise KubeTimeout(
+            f"no pod {selector} in {namespace} is ready after {timeout:g} s" + (f" ({why})" if why else ""),
+            hint=f"See the pod's events and log: kubectl -n {namespace} describe pod -l {selector}.",
         )
 
     def _log_lines(self, namespace: str, pod: str, deadline: float) -> Iterator[str]:

@@ -20,6 +20,7 @@ keyed by (group/version, plural, namespace, name):
 
 Jobs get one pod at a time from their template (owned by the Job, labelled job-name), run by the pod script;
 a failed pod is replaced while failures stay within spec.backoffLimit, and the Job's status counts them.
+A new Deployment gets one pod from its template (a later change of the template makes none: no rollouts).
 
 A test changes the cluster from outside while a client watches: set_node_ready(..., after=0.5),
 set_allocatable(...), a pod script that moves each created pod to Running and then Succeeded or Failed with
@@ -101,6 +102,7 @@ class PodRun:
 
     Succeeded / Failed: Running after `after`/2 with `log`, then that phase after `after` (Failed exits with
     `exit_code` and `message`). Pending: never scheduled, with `message` as the scheduler's reason.
+    Running: Running and Ready after `after`/2 with `log`, and it stays so (a server).
     """
 
     phase: str = "Succeeded"
@@ -442,6 +444,8 @@ class FakeKube:
             self._start_pod(key)
         if resource.plural == "jobs":
             self._start_job_pod(created)
+        if resource.plural == "deployments":
+            self._start_owned_pod(created, "Deployment", "apps/v1")
         return created
 
     def apply(self, resource: _Resource, body: dict[str, Any], query: dict[str, str]) -> tuple[int, dict[str, Any]]:
@@ -473,6 +477,8 @@ class FakeKube:
                 result = self._write(resource.key, merged, "MODIFIED")
         if current is None and resource.plural == "pods":
             self._start_pod(resource.key)
+        if current is None and resource.plural == "deployments":
+            self._start_owned_pod(result, "Deployment", "apps/v1")
         return (201 if current is None else 200), result
 
     def patch(self, resource: _Resource, body: dict[str, Any]) -> dict[str, Any]:
@@ -502,7 +508,7 @@ class FakeKube:
     def delete(self, resource: _Resource) -> dict[str, Any]:
         with self._lock:
             obj = self._existing(resource)
-            if resource.plural == "jobs":  # propagation Background: its pods go with it
+            if resource.plural in ("jobs", "deployments"):  # propagation Background: its pods go with it
                 owned = [
                     key
                     for key, pod in self.store.items()
@@ -657,14 +663,30 @@ class FakeKube:
                 self._job_pod_finished(key[2], owner["name"], run.phase)
 
         self._later(run.after / 2, running)
-        self._later(run.after, finished_and_counted)
+        if run.phase != "Running":
+            self._later(run.after, finished_and_counted)
 
     def _start_job_pod(self, job: dict[str, Any]) -> None:
         """The job controller's part: one pod from the Job's template, owned by it."""
-        meta = job["metadata"]
-        attempt = (job.get("status") or {}).get("failed", 0)
-        labels = {**(job["spec"]["template"].get("metadata") or {}).get("labels", {}), "job-name": meta["name"]}
-        owner = {"apiVersion": "batch/v1", "kind": "Job", "name": meta["name"], "uid": meta["uid"], "controller": True}
+        self._start_owned_pod(job, "Job", "batch/v1", extra_labels={"job-name": job["metadata"]["name"]})
+
+    def _start_owned_pod(
+        self, owner: dict[str, Any], kind: str, api_version: str, extra_labels: dict[str, str] | None = None
+    ) -> None:
+        """A controller's part (job or deployment): one pod from the owner's template, owned by it."""
+        meta = owner["metadata"]
+        attempt = (owner.get("status") or {}).get("failed", 0)
+        template = (owner.get("spec") or {}).get("template") or {}
+        if not (template.get("spec") or {}).get("containers"):
+            return  # a template without containers makes no pod (the real controller would refuse it)
+        labels = {**(template.get("metadata") or {}).get("labels", {}), **(extra_labels or {})}
+        reference = {
+            "apiVersion": api_version,
+            "kind": kind,
+            "name": meta["name"],
+            "uid": meta["uid"],
+            "controller": True,
+        }
         pod = {
             "apiVersion": "v1",
             "kind": "Pod",
@@ -672,9 +694,9 @@ class FakeKube:
                 "name": f"{meta['name']}-{attempt}{uuid.uuid4().hex[:4]}",
                 "namespace": meta["namespace"],
                 "labels": labels,
-                "ownerReferences": [owner],
+                "ownerReferences": [reference],
             },
-            "spec": copy.deepcopy(job["spec"]["template"]["spec"]),
+            "spec": copy.deepcopy(template["spec"]),
             "status": {"phase": "Pending"},
         }
         with self._lock:

@@ -36,7 +36,7 @@ CHANGES_A_HOST = [
 ]
 
 NOT_AVAILABLE_YET = [
-    ["serve", "deploy"], ["serve", "status"], ["serve", "remove"], ["graphrag", "deploy"],
+    ["graphrag", "deploy"],
     ["graphrag", "status"], ["graphrag", "remove"], ["teardown"], ["opencode", "setup"],
 ]
 

@@ -139,7 +139,7 @@ class HelmRelease:
 
     release: str
     chart: str
-    repo: str
+    repo: str | None
     version: str
     namespace: str
     values: Mapping[str, Any]
@@ -147,8 +147,9 @@ class HelmRelease:
 
     def render(self) -> str:
         settings = " ".join(f"--set {key}={value}" for key, value in flatten(self.values))
+        repo = f" --repo {self.repo}" if self.repo else ""
         return (
-            f"helm upgrade --install {self.release} {self.chart} --repo {self.repo} --version {self.version} "
+            f"helm upgrade --install {self.release} {self.chart}{repo} --version {self.version} "
             f"--namespace {self.namespace} --create-namespace --wait {settings}"
         ).rstrip()
 
@@ -160,6 +161,38 @@ class HelmRelease:
             version=self.version,
             namespace=self.namespace,
             values=dict(self.values),
+            timeout=self.timeout,
+        )
+
+
+@dataclass(frozen=True)
+class ChartInstall:
+    """`helm upgrade --install` of one of sparkctl's own charts with generated values, summed up in one line
+    (the values themselves are shown by --output json, the manifests by --output yaml)."""
+
+    release: str
+    chart_dir: str
+    namespace: str
+    values: Mapping[str, Any] = field(compare=False)
+    summary: str
+    wait: bool = False
+    timeout: float = 900.0
+
+    def render(self) -> str:
+        return (
+            f"helm upgrade --install {self.release} {self.chart_dir} --namespace {self.namespace} "
+            f"--create-namespace ({self.summary})"
+        )
+
+    def execute(self, target: Target) -> None:
+        target.helm().upgrade_install(
+            self.release,
+            self.chart_dir,
+            repo=None,
+            version=None,
+            namespace=self.namespace,
+            values=dict(self.values),
+            wait=self.wait,
             timeout=self.timeout,
         )
 

@@ -11,10 +11,12 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from sparkctl.catalog import Catalog
+from sparkctl.cluster.actions import HelmRelease
 from sparkctl.deploy.values import (
     GRAPHRAG_NAMESPACE,
     SERVING_NAMESPACE,
     Mode,
+    deployment_mode,
     graphrag_values,
     serving_values,
 )
@@ -24,7 +26,19 @@ if TYPE_CHECKING:
     from sparkctl.helm import Helm
 
 KSERVE_VERSION = "v0.20.0"
-"""The KServe sparkctl installs; its version also picks the InferenceServices' deployment mode."""
+"""The KServe sparkctl installs; the installed one's version picks the InferenceServices' deployment mode."""
+KSERVE_NAMESPACE = "kserve"
+KSERVE_CHARTS = ("kserve-crd", "kserve-resources")
+"""KServe's charts, from oci://ghcr.io/kserve/charts: its CRDs first, then its controller."""
+CERT_MANAGER = HelmRelease(
+    release="cert-manager",
+    chart="cert-manager",
+    repo="https://charts.jetstack.io",
+    version="v1.17.0",
+    namespace="cert-manager",
+    values={"crds": {"enabled": True}},
+)
+"""The cert-manager KServe's own installer uses with v0.20.0: the KServe webhook's certificate comes from it."""
 CHARTS_DIR = Path(__file__).resolve().parent.parent / "charts"
 
 
@@ -69,6 +83,16 @@ def serving_release(
             )
         values = {**values, "models": chosen}
     return ChartRelease("llm-serving", "llm-serving", SERVING_NAMESPACE, values)
+
+
+def kserve_values(version: str) -> dict[str, Any]:
+    """KServe's controller: raw deployments (no Knative), no ingress (no Gateway on one node)."""
+    return {
+        "kserve": {
+            "version": version,
+            "controller": {"deploymentMode": deployment_mode(version), "gateway": {"disableIngressCreation": True}},
+        }
+    }
 
 
 def graphrag_release(catalog: Catalog) -> ChartRelease:

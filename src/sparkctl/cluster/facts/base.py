@@ -124,7 +124,7 @@ class RefreshableFacts(Facts, Protocol):
 
 
 class LiveFacts:
-    """Facts read from a real host and cluster, each once until `refresh()`.
+    """Facts read from a real host and cluster (or a cluster only: host None), each once until `refresh()`.
 
     `kube` and `helm` give a client, or None when there is no cluster to ask (no kubeconfig yet); a
     cluster that exists but does not answer raises, since an unhealthy cluster is not an empty one.
@@ -132,7 +132,7 @@ class LiveFacts:
 
     def __init__(
         self,
-        host: Host,
+        host: Host | None,
         kube: Callable[[], Kube | None],
         helm: Callable[[], Helm | None],
     ) -> None:
@@ -151,6 +151,8 @@ class LiveFacts:
 
     def _read(self, fact: Fact[T]) -> T:
         if isinstance(fact, HostFact):
+            if self.host is None:
+                raise TypeError(f"{fact.key} is a host fact, and these facts have no host")
             result = self.host.run(fact.script(), sudo=fact.sudo, check=False, timeout=60)
             return fact.from_output(result.rc, result.stdout, result.stderr)
         if isinstance(fact, KubeFact):

@@ -114,3 +114,31 @@ class HelmReleases(HelmFact[dict[str, dict[str, Any]]]):
 
     def query(self, helm: Helm) -> dict[str, dict[str, Any]]:
         return {release.name: dataclasses.asdict(release) for release in helm.releases()}
+
+
+class ReleaseValues(HelmFact[dict[str, Any] | None]):
+    """The values a release was installed with; None when it is not installed."""
+
+    def __init__(self, name: str, namespace: str) -> None:
+        self.args = (name, namespace)
+
+    def default(self) -> dict[str, Any] | None:
+        return None
+
+    def query(self, helm: Helm) -> dict[str, Any] | None:
+        return helm.values(*self.args)
+
+
+class Pods(KubeFact[list[dict[str, Any]]]):
+    """A namespace's pods with these labels ("key=value,…"): name, phase, ready, reason."""
+
+    def __init__(self, namespace: str, labels: str) -> None:
+        self.args = (namespace, labels)
+
+    def default(self) -> list[dict[str, Any]]:
+        return []
+
+    def query(self, kube: Kube) -> list[dict[str, Any]]:
+        namespace, labels = self.args
+        wanted = dict(pair.split("=", 1) for pair in labels.split(","))
+        return [dataclasses.asdict(pod) for pod in kube.pods(namespace, wanted)]
