@@ -213,6 +213,15 @@ class Kube:
         listing = self._api.request("GET", "/api/v1/nodes", action="listing nodes")
         return sorted((NodeInfo.from_object(item) for item in listing.get("items") or []), key=lambda n: n.name)
 
+    def node_images(self) -> dict[str, list[str]]:
+        listing = self._api.request("GET", "/api/v1/nodes", action="listing nodes")
+        return {
+            item["metadata"]["name"]: sorted(
+                name for image in (item.get("status") or {}).get("images") or [] for name in image.get("names") or []
+            )
+            for item in listing.get("items") or []
+        }
+
     def remove_taint(self, node: str, key: str, effect: str | None = None) -> bool:
         """Remove the node's taints with this key (and effect); True when one was there."""
         for attempt in range(3):
@@ -312,17 +321,27 @@ class Kube:
         self._delete_pods(namespace, created, quiet=False)
         return outcomes
 
-    def annotate(self, kind: str, name: str, annotations: dict[str, str], *, namespace: str | None = None) -> None:
-        """Set these annotations on an existing object (a merge patch: the others stay)."""
+    def create(self, manifest: dict[str, Any]) -> dict[str, Any]:
+        """Create the object (KubeConflict when it exists): for objects sparkctl makes once and never re-applies."""
+        body, path, label = locate(manifest)
+        collection = path.rsplit("/", 1)[0]
+        return self._api.request("POST", collection, action=f"creating {label}", body=body)
+
+    def merge_patch(self, kind: str, name: str, patch: dict[str, Any], *, namespace: str | None = None) -> None:
+        """Change an existing object by a JSON merge patch: what the patch names changes, the rest stays."""
         group_version, plural, namespaced = kind_path(kind, name)
         scope = f"namespaces/{namespace or 'default'}/" if namespaced else ""
         self._api.request(
             "PATCH",
             f"/{group_version}/{scope}{plural}/{name}",
-            action=f"annotating {kind} {name}",
-            body={"metadata": {"annotations": annotations}},
+            action=f"patching {kind} {name}",
+            body=patch,
             content_type="application/merge-patch+json",
         )
+
+    def annotate(self, kind: str, name: str, annotations: dict[str, str], *, namespace: str | None = None) -> None:
+        """Set these annotations on an existing object; the others stay."""
+        self.merge_patch(kind, name, {"metadata": {"annotations": annotations}}, namespace=namespace)
 
     def delete(self, kind: str, name: str, *, namespace: str | None = None) -> bool:
         """Delete one object, and in the background what it owns (a Job's pods); False when it did not exist."""

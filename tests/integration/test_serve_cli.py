@@ -81,8 +81,8 @@ def test_a_changed_model_shows_as_drift_in_the_dry_run(cli: Cli, cluster: FakeKu
 
     assert result.returncode == 0, result.stderr
     steps = {step["name"]: step for step in json.loads(result.stdout)["steps"]}
-    assert steps["llm-serving"]["state"] == "drifted"
-    assert steps["llm-serving"]["reason"] == "values differ from models.toml: models.deepseek-r1.memory: 28Gi → 24Gi"
+    assert steps["release"]["state"] == "drifted"
+    assert steps["release"]["reason"] == "values differ from models.toml: models.deepseek-r1.memory: 28Gi → 24Gi"
     deployment = cluster.get("deployments", "deepseek-r1", "llm-serving")
     assert deployment is not None
     limits = deployment["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]
@@ -130,5 +130,5 @@ def test_kserve_mode_dry_run_plans_cert_manager_kserve_and_the_release(cli: Cli,
     assert result.returncode == 0, result.stderr
     assert "helm upgrade --install cert-manager cert-manager --repo https://charts.jetstack.io" in result.stdout
     assert "oci://ghcr.io/kserve/charts/kserve-resources --version v0.20.0" in result.stdout
-    assert "(kserve mode: qwen3-coder-next, deepseek-r1)" in result.stdout
+    assert "(kserve mode, models qwen3-coder-next, deepseek-r1)" in result.stdout
     assert not [r for r in cluster.requests if r.method in ("POST", "PATCH", "PUT", "DELETE")]

@@ -9,8 +9,8 @@ keyed by (group/version, plural, namespace, name):
   (410 Expired once compact() forgot it), timeoutSeconds, and a BOOKMARK before a watch ends;
 - POST (409 when the object exists, 404 when its namespace does not, 422 for a pod without containers);
 - PATCH: server-side apply (application/apply-patch+yaml: fieldManager required, create or merge, the manager
-  recorded in managedFields, 409 on another applier's object without force) and merge / strategic-merge
-  patches (409 when metadata.resourceVersion is stale);
+  recorded in managedFields, 409 without force when a field another applier set gets another value) and
+  merge / strategic-merge patches (409 when metadata.resourceVersion is stale);
 - PUT (replace; 409 when metadata.resourceVersion is stale), with JSON bodies or, for Secrets and ConfigMaps,
   the protobuf bodies helm sends (tests/support/kube_protobuf.py);
 - DELETE (a namespace turns Terminating, then goes with everything in it), /version, /readyz, pods' /log;
@@ -148,6 +148,21 @@ def _merge(target: Any, patch: Any) -> Any:
     return merged
 
 
+def _leaves(obj: Any, path: str = "") -> dict[str, Any]:
+    """An applied body as {"a.b.c": value}: the fields an applier owns."""
+    if isinstance(obj, dict) and obj:
+        found: dict[str, Any] = {}
+        for key, value in obj.items():
+            found |= _leaves(value, f"{path}.{key}" if path else key)
+        return found
+    return {path: obj}
+
+
+def _clash(owned: dict[str, Any], body: dict[str, Any]) -> bool:
+    """Server-side apply's conflict: a field another applier owns, set here to another value."""
+    return any(path in owned and owned[path] != value for path, value in _leaves(body).items())
+
+
 def _selected(obj: dict[str, Any], query: dict[str, str]) -> bool:
     """Whether the object matches the query's fieldSelector and labelSelector (=, ==, !=, key, !key)."""
     meta = obj.get("metadata") or {}
@@ -223,6 +238,7 @@ class FakeKube:
         self._events: list[tuple[int, str, Key, dict[str, Any]]] = []
         self._oldest_watchable = 0
         self._failures: list[list[Any]] = []  # [code, method, path fragment, message, times left]
+        self._applied: dict[tuple[Key, str], dict[str, Any]] = {}  # what each applier last set, leaf by leaf
         self._timers: list[threading.Timer] = []
         self.closing = False
 
@@ -468,13 +484,15 @@ class FakeKube:
             else:
                 managers = current["metadata"].get("managedFields") or []
                 others = [m["manager"] for m in managers if m["manager"] != manager and m["operation"] == "Apply"]
-                if others and query.get("force") != "true":
-                    raise _Refusal(409, f'Apply failed with 1 conflict: conflict with "{others[0]}"')
+                clashes = [m for m in others if _clash(self._applied.get((resource.key, m), {}), body)]
+                if clashes and query.get("force") != "true":
+                    raise _Refusal(409, f'Apply failed with 1 conflict: conflict with "{clashes[0]}"')
                 merged = _merge(current, body)
                 merged["metadata"]["managedFields"] = [*(m for m in managers if m["manager"] != manager), entry]
                 if merged.get("spec") != current.get("spec"):
                     merged["metadata"]["generation"] = current["metadata"].get("generation", 1) + 1
                 result = self._write(resource.key, merged, "MODIFIED")
+        self._applied[(resource.key, manager)] = _leaves(body)
         if current is None and resource.plural == "pods":
             self._start_pod(resource.key)
         if current is None and resource.plural == "deployments":

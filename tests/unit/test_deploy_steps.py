@@ -51,7 +51,7 @@ def _facts(*, pulled: bool = True, installed: bool = True, ready: bool = True, m
         }
     facts: dict[str, Any] = {
         "HelmReleases": releases,
-        "ReleaseValues(llm-serving, llm-serving)": copy.deepcopy(deploy.release(KSERVE_VERSION).values)
+        "ReleaseValues(llm-serving, llm-serving)": copy.deepcopy(deploy.chart_release(KSERVE_VERSION).values)
         if installed
         else None,
     }
@@ -76,8 +76,8 @@ def test_everything_served_as_models_toml_says_is_nothing_to_do() -> None:
         "2 model(s) pulled",
         "cert-manager v1.17.0",
         "KServe v0.20.0 (the InferenceServices are made for it)",
-        "serving qwen3-coder-next, deepseek-r1 as models.toml says",
-        "2 model server(s) ready",
+        "llm-serving as models.toml says (models qwen3-coder-next, deepseek-r1)",
+        "2 workload(s) ready",
     ]
 
 
@@ -88,7 +88,7 @@ def test_a_fresh_cluster_gets_cert_manager_kserve_the_release_and_a_wait_for_eac
         ("weights", "done"),
         ("cert-manager", "missing"),
         ("kserve", "missing"),
-        ("llm-serving", "missing"),
+        ("release", "missing"),
         ("ready", "missing"),
     ]
     rendered = {p.step.name: [action.render() for action in p.actions] for p in plan.to_do}
@@ -103,8 +103,8 @@ def test_a_fresh_cluster_gets_cert_manager_kserve_the_release_and_a_wait_for_eac
         "--namespace kserve --create-namespace --wait --set kserve.version=v0.20.0 "
         "--set kserve.controller.deploymentMode=Standard --set kserve.controller.gateway.disableIngressCreation=true",
     ]
-    assert rendered["llm-serving"][0].endswith(
-        "--namespace llm-serving --create-namespace (kserve mode: qwen3-coder-next, deepseek-r1)"
+    assert rendered["release"][0].endswith(
+        "--namespace llm-serving --create-namespace (kserve mode, models qwen3-coder-next, deepseek-r1)"
     )
     assert rendered["ready"] == [
         "kubernetes: wait until qwen3-coder-next in llm-serving is ready (timeout 1800 s)",
@@ -127,7 +127,7 @@ def test_a_changed_model_is_drift_named_by_what_changed() -> None:
     plan = _plan(facts)
 
     (drifted,) = plan.to_do
-    assert drifted.step.name == "llm-serving"
+    assert drifted.step.name == "release"
     assert drifted.check.reason == "values differ from models.toml: models.deepseek-r1.memory: 24Gi → 28Gi"
 
 
@@ -139,8 +139,8 @@ def test_an_older_kserve_installed_is_kept_and_picks_the_old_annotation() -> Non
 
     reasons = {p.step.name: p.check for p in plan.steps}
     assert reasons["kserve"].reason == "KServe v0.16.0 (the InferenceServices are made for it)"
-    assert reasons["llm-serving"].state == "drifted"
-    assert "kserve.deploymentMode: Standard → RawDeployment" in reasons["llm-serving"].reason
+    assert reasons["release"].state == "drifted"
+    assert "kserve.deploymentMode: Standard → RawDeployment" in reasons["release"].reason
 
 
 def test_plain_mode_needs_no_kserve() -> None:
@@ -153,7 +153,7 @@ def test_plain_mode_needs_no_kserve() -> None:
         "weights": "done",
         "cert-manager": "done",
         "kserve": "done",
-        "llm-serving": "missing",
+        "release": "missing",
         "ready": "missing",
     }
 

@@ -85,3 +85,32 @@ def print_dry_run(state: AppContext, release: ChartRelease, *, dry_run: bool) ->
             f"context {model['context']}, namespace {model['namespace']}"
         )
     console.print("[dim]--output yaml prints every manifest.[/]")
+
+
+def remove_release(
+    state: AppContext, release: str, namespace: str, *, kept: str, question: str, done: str, dry_run: bool, yes: bool
+) -> None:
+    """`helm uninstall` of one of sparkctl's releases: what it would do, one confirmation, then done. The
+    release's volumes stay (the charts keep their claims); `kept` says which."""
+    from sparkctl.deploy.session import DeploySession
+
+    with DeploySession(state.host_spec or state.config.host, state.kubeconfig) as session:
+        present = any(item.name == release for item in session.helm.releases(namespace))
+        plan = [f"helm uninstall {release} --namespace {namespace} --wait"] if present else []
+        if state.json and (dry_run or not present):
+            print_json({"dry_run": dry_run, "actions": plan})
+            return
+        if not state.json:
+            console = stdout()
+            console.print(plan[0] if plan else f"{release} is not installed: nothing to remove.", highlight=False)
+            if present:
+                console.print(f"[dim]{escape(kept)}[/]")
+        if dry_run or not present:
+            return
+        if not yes:
+            typer.confirm(question, abort=True, err=True)
+        session.helm.uninstall(release, namespace, wait=True)
+    if state.json:
+        print_json({"dry_run": False, "actions": plan})
+    else:
+        stdout().print(f"[green]{release} is removed.[/] {escape(done)}")

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from sparkctl.cli.context import OutputFormat, app_context
-from sparkctl.cli.deploying import Force, enforce_budget, print_dry_run
+from sparkctl.cli.deploying import Force, enforce_budget, print_dry_run, remove_release
 from sparkctl.cli.options import DryRun, ModelsFile, Yes, sub_app
 from sparkctl.cli.plans import PlanRun, RunLog, plan_and_apply
 from sparkctl.cli.render import escape, print_json, stdout
@@ -40,7 +40,7 @@ def deploy(
     if state.output is OutputFormat.yaml:
         from sparkctl.deploy.releases import KSERVE_VERSION
 
-        print_dry_run(state, serving.release(KSERVE_VERSION), dry_run=dry_run)
+        print_dry_run(state, serving.chart_release(KSERVE_VERSION), dry_run=dry_run)
         return
     log = RunLog("serve deploy")
     with DeploySession(state.host_spec or state.config.host, state.kubeconfig, on_output=log.write) as session:
@@ -95,33 +95,15 @@ def _render_status(report: dict[str, Any]) -> None:
 @app.command()
 def remove(ctx: typer.Context, dry_run: DryRun = False, yes: Yes = False) -> None:
     """Uninstall the llm-serving release; model weights stay in their volumes."""
-    from sparkctl.deploy.session import DeploySession
     from sparkctl.deploy.values import SERVING_NAMESPACE
 
-    state = app_context(ctx)
-    with DeploySession(state.host_spec or state.config.host, state.kubeconfig) as session:
-        installed = {release.name for release in session.helm.releases(SERVING_NAMESPACE)}
-        present = "llm-serving" in installed
-        if state.json and dry_run:
-            print_json({"dry_run": True, "uninstall": ["llm-serving"] if present else []})
-            return
-        if not present:
-            _say(state, "llm-serving is not installed: nothing to remove.")
-            return
-        _say(state, "helm uninstall llm-serving --namespace llm-serving --wait (the weights' volumes stay)")
-        if dry_run:
-            return
-        if not yes:
-            typer.confirm("Stop serving every model of llm-serving?", abort=True, err=True)
-        session.helm.uninstall("llm-serving", SERVING_NAMESPACE, wait=True)
-    if state.json:
-        print_json({"dry_run": False, "uninstalled": ["llm-serving"]})
-    else:
-        stdout().print("[green]llm-serving is removed.[/] The weights stay: `sparkctl serve deploy` serves them again.")
-
-
-def _say(state: Any, text: str) -> None:
-    if state.json:
-        print_json({"message": text})
-    else:
-        stdout().print(escape(text))
+    remove_release(
+        app_context(ctx),
+        "llm-serving",
+        SERVING_NAMESPACE,
+        kept="The models' volumes, and the weights on them, stay.",
+        question="Stop serving every model of llm-serving?",
+        done="`sparkctl serve deploy` serves the weights again.",
+        dry_run=dry_run,
+        yes=yes,
+    )

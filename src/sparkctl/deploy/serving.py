@@ -18,13 +18,18 @@ def model_labels(model: Model) -> dict[str, str]:
     return {**MODEL_SERVER, "app.kubernetes.io/name": model.name}
 
 
-def host_url(model: Model, server: str) -> str | None:
-    """The model's NodePort on the host the API server runs on, when it has one."""
-    if model.node_port is None:
-        return None
+def node_url(server: str, node_port: int, path: str = "") -> str:
+    """A NodePort on the host whose API server `server` is (one node: the same machine)."""
     host = urlsplit(server).hostname or "localhost"
     host = f"[{host}]" if ":" in host else host
-    return f"http://{host}:{model.node_port}" + ("/v1" if model.backend == "vllm" else "")
+    return f"http://{host}:{node_port}{path}"
+
+
+def host_url(model: Model, server: str) -> str | None:
+    """The model's NodePort on the host, when it has one."""
+    if model.node_port is None:
+        return None
+    return node_url(server, model.node_port, "/v1" if model.backend == "vllm" else "")
 
 
 def model_status(kube: Kube, model: Model) -> dict[str, Any]:

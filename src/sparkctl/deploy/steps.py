@@ -1,18 +1,22 @@
-"""`serve deploy` as a plan, with the machinery of `cluster up` (sparkctl/cluster/plan.py): each step checks
-facts of the cluster (Helm releases, their values, claims, pods) and renders what it would do, so that a dry
-run shows the plan and a run does only what is missing.
+"""`serve deploy` and `graphrag deploy` as plans, with the machinery of `cluster up` (sparkctl/cluster/plan.py):
+each step checks facts of the cluster (Helm releases and their values, claims, Secrets, images on the nodes,
+pods) and renders what it would do, so that a dry run shows the plan and a run does only what is missing.
+
+Both deploys share the steps that pull, install and wait; serving adds cert-manager and KServe, the GraphRAG
+stack its credentials and its services' image.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from sparkctl.catalog import Catalog, Model
 from sparkctl.cluster.actions import Action, ChartInstall, HelmRelease, KubeCall
 from sparkctl.cluster.facts import Facts
-from sparkctl.cluster.facts.kubernetes import HelmReleases, KubeObject, Pods, ReleaseValues
+from sparkctl.cluster.facts.kubernetes import HelmReleases, KubeObject, NodeImages, Pods, ReleaseValues
 from sparkctl.cluster.steps.base import Check, Done, Drifted, Missing, Refused, Settings, Step, release_drift
+from sparkctl.deploy import images
 from sparkctl.deploy.diff import values_diff
 from sparkctl.deploy.pull import PULLED
 from sparkctl.deploy.releases import (
@@ -21,14 +25,52 @@ from sparkctl.deploy.releases import (
     KSERVE_NAMESPACE,
     KSERVE_VERSION,
     ChartRelease,
+    graphrag_release,
     kserve_values,
     serving_release,
 )
-from sparkctl.deploy.values import Mode
+from sparkctl.deploy.secrets import ensure_secret
+from sparkctl.deploy.values import (
+    COMPONENTS,
+    CREDENTIAL_KEYS,
+    CREDENTIALS_SECRET,
+    GRAPHRAG_NAMESPACE,
+    Mode,
+    graphrag_models,
+)
 
 READY_TIMEOUT = 1800.0
 """A model server is ready once its weights are loaded: tens of gigabytes from disk into memory."""
 SHOWN_CHANGES = 8
+
+
+@dataclass(frozen=True)
+class Workload:
+    """Pods a deploy waits for: a model server or a service, by its name label."""
+
+    name: str
+    namespace: str
+    component: str
+
+    @property
+    def selector(self) -> str:
+        return f"app.kubernetes.io/component={self.component},app.kubernetes.io/name={self.name}"
+
+    @property
+    def labels(self) -> dict[str, str]:
+        return dict(pair.split("=", 1) for pair in self.selector.split(","))
+
+
+class Deploy(Protocol):
+    """What a deploy plan needs to know of what it deploys."""
+
+    catalog: Catalog
+
+    def models(self) -> list[Model]: ...
+
+    def release(self, facts: Facts) -> ChartRelease: ...
+
+    def workloads(self) -> list[Workload]: ...
 
 
 @dataclass(frozen=True)
@@ -39,18 +81,44 @@ class ServingDeploy:
     mode: Mode = "kserve"
     names: tuple[str, ...] = ()
 
-    def release(self, kserve_version: str) -> ChartRelease:
+    def chart_release(self, kserve_version: str) -> ChartRelease:
         return serving_release(self.catalog, mode=self.mode, models=list(self.names), kserve_version=kserve_version)
 
+    def release(self, facts: Facts) -> ChartRelease:
+        return self.chart_release(installed_kserve(facts) or KSERVE_VERSION)
+
     def models(self) -> list[Model]:
-        served = {server["name"] for server in self.release(KSERVE_VERSION).values["models"]}
+        served = {server["name"] for server in self.chart_release(KSERVE_VERSION).values["models"]}
         return [model for model in self.catalog if model.name in served]
+
+    def workloads(self) -> list[Workload]:
+        return [Workload(model.name, model.namespace, "model-server") for model in self.models()]
+
+
+@dataclass(frozen=True)
+class GraphragDeploy:
+    """What `graphrag deploy` deploys: the stack's model servers and services."""
+
+    catalog: Catalog
+
+    def release(self, facts: Facts) -> ChartRelease:
+        return graphrag_release(self.catalog)
+
+    def models(self) -> list[Model]:
+        return graphrag_models(self.catalog)
+
+    def workloads(self) -> list[Workload]:
+        servers = [Workload(model.name, model.namespace, "model-server") for model in self.models()]
+        stores = {"neo4j", "postgres", "redis", "nats"}
+        return servers + [
+            Workload(name, GRAPHRAG_NAMESPACE, "store" if name in stores else "service") for name in COMPONENTS
+        ]
 
 
 class DeployStep(Step):
     changes = "cluster"
 
-    def __init__(self, deploy: ServingDeploy) -> None:
+    def __init__(self, deploy: Deploy) -> None:
         super().__init__(Settings())
         self.deploy = deploy
 
@@ -88,8 +156,11 @@ class CertManager(DeployStep):
     name = "cert-manager"
     title = "cert-manager (KServe's certificates)"
 
+    def _plain(self) -> bool:
+        return isinstance(self.deploy, ServingDeploy) and self.deploy.mode == "plain"
+
     def check(self, facts: Facts) -> Check:
-        if self.deploy.mode == "plain":
+        if self._plain():
             return Done("plain mode needs no KServe and no cert-manager")
         release = facts.get(HelmReleases()).get(CERT_MANAGER.release)
         if release is None:
@@ -102,13 +173,13 @@ class CertManager(DeployStep):
         return [CERT_MANAGER]
 
 
-class KServe(DeployStep):
+class KServe(CertManager):
     number = 3
     name = "kserve"
     title = "KServe (ingress creation off: no Gateway on one node)"
 
     def check(self, facts: Facts) -> Check:
-        if self.deploy.mode == "plain":
+        if self._plain():
             return Done("plain mode: Deployments and Services, no KServe")
         installed = installed_kserve(facts)
         crd = facts.get(HelmReleases()).get("kserve-crd")
@@ -131,87 +202,132 @@ class KServe(DeployStep):
         ]
 
 
-class LlmServing(DeployStep):
-    number = 4
-    name = "llm-serving"
-    title = "The llm-serving release"
+class Credentials(DeployStep):
+    """Made once, by sparkctl and not by the chart, so no manifest ever holds them; kept on upgrades."""
 
-    def _release(self, facts: Facts) -> ChartRelease:
-        return self.deploy.release(installed_kserve(facts) or KSERVE_VERSION)
+    number = 2
+    name = "credentials"
+    title = "Passwords and API keys, generated once"
+
+    def _missing(self, facts: Facts) -> list[str]:
+        secret = facts.get(KubeObject("Secret", GRAPHRAG_NAMESPACE, CREDENTIALS_SECRET))
+        present = set(((secret or {}).get("data") or {}).keys())
+        return [key for key in CREDENTIAL_KEYS if key not in present]
 
     def check(self, facts: Facts) -> Check:
-        release = self._release(facts)
+        missing = self._missing(facts)
+        where = f"Secret {GRAPHRAG_NAMESPACE}/{CREDENTIALS_SECRET}"
+        if not missing:
+            return Done(f"{where} holds {', '.join(CREDENTIAL_KEYS)}")
+        return Missing(f"{where} lacks {', '.join(missing)}")
+
+    def actions(self, facts: Facts) -> list[Action]:
+        missing = self._missing(facts)
+        return [
+            KubeCall(
+                f"generate {', '.join(missing)} into Secret {GRAPHRAG_NAMESPACE}/{CREDENTIALS_SECRET} "
+                "(the values are never shown; existing keys stay)",
+                lambda kube: ensure_secret(kube, GRAPHRAG_NAMESPACE, CREDENTIALS_SECRET, CREDENTIAL_KEYS),
+            )
+        ]
+
+
+class ServicesImage(DeployStep):
+    number = 3
+    name = "image"
+    title = "The services' image on the node"
+
+    def check(self, facts: Facts) -> Check:
+        wanted = images.SERVICES.reference
+        on_nodes = facts.get(NodeImages())
+        if any(wanted in names for names in on_nodes.values()):
+            return Done(f"{wanted} is on the node")
+        return Refused(
+            f"{wanted} is not on any node" + ("" if on_nodes else " (no node reports its images)"),
+            "Build it on the Spark and import it into containerd's k8s.io namespace: see services/README.md.",
+        )
+
+    def actions(self, facts: Facts) -> list[Action]:
+        return []
+
+
+class ChartReleaseStep(DeployStep):
+    number = 4
+    name = "release"
+    title = "The release, with values from models.toml"
+
+    def check(self, facts: Facts) -> Check:
+        release = self.deploy.release(facts)
         installed = facts.get(HelmReleases()).get(release.release)
         if installed is None:
-            return Missing(f"not installed; it would serve {_names(release.values)}")
+            return Missing(f"{release.release} is not installed; {_summary(release.values)}")
+        if installed["status"] != "deployed":
+            return Drifted(f"{release.release} is {installed['status']}")
         current = facts.get(ReleaseValues(release.release, release.namespace)) or {}
         changes = values_diff(current, release.values)
-        if installed["status"] != "deployed":
-            return Drifted(f"release is {installed['status']}")
         if changes:
             shown = "; ".join(changes[:SHOWN_CHANGES])
             more = f" (and {len(changes) - SHOWN_CHANGES} more)" if len(changes) > SHOWN_CHANGES else ""
             return Drifted(f"values differ from models.toml: {shown}{more}")
-        return Done(f"serving {_names(release.values)} as models.toml says")
+        return Done(f"{release.release} as models.toml says ({_summary(release.values)})")
 
     def actions(self, facts: Facts) -> list[Action]:
-        release = self._release(facts)
+        release = self.deploy.release(facts)
+        mode = f"{release.values['mode']} mode, " if "mode" in release.values else ""
         return [
             ChartInstall(
                 release.release,
                 str(release.chart_dir),
                 release.namespace,
                 release.values,
-                f"{self.deploy.mode} mode: {_names(release.values)}",
+                f"{mode}{_summary(release.values)}",
             )
         ]
 
 
-class ModelsReady(DeployStep):
+class Ready(DeployStep):
     number = 5
     name = "ready"
-    title = "Every model server ready"
+    title = "Every pod ready"
 
-    def _not_ready(self, facts: Facts) -> list[tuple[Model, str]]:
+    def _not_ready(self, facts: Facts) -> list[tuple[Workload, str]]:
         waiting = []
-        for model in self.deploy.models():
-            pods = facts.get(Pods(model.namespace, _selector(model)))
+        for workload in self.deploy.workloads():
+            pods = facts.get(Pods(workload.namespace, workload.selector))
             if not any(pod["ready"] for pod in pods):
                 why = f"{pods[-1]['phase']} {pods[-1]['reason']}".strip() if pods else "no pod yet"
-                waiting.append((model, why))
+                waiting.append((workload, why))
         return waiting
 
     def check(self, facts: Facts) -> Check:
         waiting = self._not_ready(facts)
         if not waiting:
-            return Done(f"{len(self.deploy.models())} model server(s) ready")
-        return Missing("; ".join(f"{model.name}: {why}" for model, why in waiting))
+            return Done(f"{len(self.deploy.workloads())} workload(s) ready")
+        return Missing("; ".join(f"{workload.name}: {why}" for workload, why in waiting))
 
     def actions(self, facts: Facts) -> list[Action]:
         return [
             KubeCall(
-                f"wait until {model.name} in {model.namespace} is ready (timeout {READY_TIMEOUT:g} s)",
-                _waiter(model),
+                f"wait until {workload.name} in {workload.namespace} is ready (timeout {READY_TIMEOUT:g} s)",
+                _waiter(workload),
             )
-            for model, _ in self._not_ready(facts)
+            for workload, _ in self._not_ready(facts)
         ]
 
 
-def _selector(model: Model) -> str:
-    return f"app.kubernetes.io/component=model-server,app.kubernetes.io/name={model.name}"
+def _waiter(workload: Workload) -> Any:
+    return lambda kube: kube.wait_pods_ready(workload.namespace, workload.labels, timeout=READY_TIMEOUT)
 
 
-def _waiter(model: Model) -> Any:
-    labels = dict(pair.split("=", 1) for pair in _selector(model).split(","))
-    return lambda kube: kube.wait_pods_ready(model.namespace, labels, timeout=READY_TIMEOUT)
-
-
-def _names(values: dict[str, Any]) -> str:
-    return ", ".join(server["name"] for server in values["models"]) or "no model"
-
-
-SERVING_STEPS: tuple[type[DeployStep], ...] = (ModelWeights, CertManager, KServe, LlmServing, ModelsReady)
+def _summary(values: dict[str, Any]) -> str:
+    models = ", ".join(server["name"] for server in values["models"]) or "no model"
+    services = f" and {len(values['components'])} services" if "components" in values else ""
+    return f"models {models}{services}"
 
 
 def serving_steps(deploy: ServingDeploy) -> list[Step]:
-    return [step_type(deploy) for step_type in SERVING_STEPS]
+    return [step(deploy) for step in (ModelWeights, CertManager, KServe, ChartReleaseStep, Ready)]
+
+
+def graphrag_steps(deploy: GraphragDeploy) -> list[Step]:
+    return [step(deploy) for step in (ModelWeights, Credentials, ServicesImage, ChartReleaseStep, Ready)]

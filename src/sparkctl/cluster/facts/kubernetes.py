@@ -142,3 +142,13 @@ class Pods(KubeFact[list[dict[str, Any]]]):
         namespace, labels = self.args
         wanted = dict(pair.split("=", 1) for pair in labels.split(","))
         return [dataclasses.asdict(pod) for pod in kube.pods(namespace, wanted)]
+
+
+class NodeImages(KubeFact[dict[str, list[str]]]):
+    """The images each node holds (status.images), by node name: what kubelet can run without a pull."""
+
+    def default(self) -> dict[str, list[str]]:
+        return {}
+
+    def query(self, kube: Kube) -> dict[str, list[str]]:
+        return kube.node_images()
