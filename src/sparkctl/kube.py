@@ -213,6 +213,27 @@ class Kube:
         listing = self._api.request("GET", "/api/v1/nodes", action="listing nodes")
         return sorted((NodeInfo.from_object(item) for item in listing.get("items") or []), key=lambda n: n.name)
 
+    def claims(self, namespace: str) -> list[dict[str, Any]]:
+        """The namespace's claims: name, namespace, bound volume ("" when unbound), storage class, requested size."""
+        listing = self._api.request(
+            "GET", f"/api/v1/namespaces/{namespace}/persistentvolumeclaims", action=f"listing claims in {namespace}"
+        )
+        return sorted(
+            (
+                {
+                    "name": item["metadata"]["name"],
+                    "namespace": namespace,
+                    "volume": (item.get("spec") or {}).get("volumeName") or "",
+                    "storage_class": (item.get("spec") or {}).get("storageClassName") or "",
+                    "size": (((item.get("spec") or {}).get("resources") or {}).get("requests") or {}).get(
+                        "storage", ""
+                    ),
+                }
+                for item in listing.get("items") or []
+            ),
+            key=lambda claim: claim["name"],
+        )
+
     def node_images(self) -> dict[str, list[str]]:
         listing = self._api.request("GET", "/api/v1/nodes", action="listing nodes")
         return {

@@ -6,51 +6,30 @@ the deployment controller and the kubelet, so each pod starts and turns Ready.
 from __future__ import annotations
 
 import json
-import os
 from typing import Any
 
 import pytest
 
 from sparkctl.deploy import images
+from support.deployed import ready_for_graphrag, run_with_helm
 from support.fake_kube import FakeKube, PodRun
-from support.helm import layer_binaries_dir
 from support.local_cli import Cli
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
-PULLED = {"qwen3-models": "qwen3:8b", "qwen3-embedding-models": "qwen3-embedding:0.6b"}
-PULLED["bge-reranker-v2-m3-models"] = "BAAI/bge-reranker-v2-m3"
 CREDENTIALS = ("postgres-password", "neo4j-password", "api-keys")
-
-
-def _node_with_images(fake: FakeKube, *names: str) -> None:
-    fake.add_node("spark-7f3a")
-    fake.modify("v1", "nodes", "", "spark-7f3a", lambda node: node["status"].update(images=[{"names": list(names)}]))
 
 
 @pytest.fixture
 def cluster(fake_kube: FakeKube) -> FakeKube:
     """After `models pull` and an image build: the GraphRAG models' claims marked pulled, the image on the node."""
-    fake_kube.put(
-        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "graphrag"}, "status": {"phase": "Active"}}
-    )
-    for claim, ref in PULLED.items():
-        fake_kube.put(
-            {
-                "apiVersion": "v1",
-                "kind": "PersistentVolumeClaim",
-                "metadata": {"name": claim, "namespace": "graphrag", "annotations": {"sparkctl.dev/pulled": ref}},
-                "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "5Gi"}}},
-            }
-        )
-    _node_with_images(fake_kube, images.SERVICES.reference, "docker.io/library/neo4j:5.26-community")
+    ready_for_graphrag(fake_kube)
     fake_kube.pod_script = lambda pod: PodRun("Running", after=0.2)
     return fake_kube
 
 
 def _graphrag(cli: Cli, fake: FakeKube, *args: str) -> Any:
-    env = {"PATH": f"{layer_binaries_dir()}{os.pathsep}{os.environ['PATH']}"}
-    return cli.run("--kubeconfig", str(fake.kubeconfig), "graphrag", *args, env=env, timeout=150)
+    return run_with_helm(cli, fake, "graphrag", *args)
 
 
 def _credentials(fake: FakeKube) -> dict[str, str]:

@@ -75,12 +75,15 @@ KINDS = {
     "rolebindings": "RoleBinding",
     "storageclasses": "StorageClass",
     "jobs": "Job",
+    "persistentvolumes": "PersistentVolume",
+    "volumes": "Volume",
 }
 GROUPS = {"deployments": "apps/v1", "daemonsets": "apps/v1", "storageclasses": "storage.k8s.io/v1", "jobs": "batch/v1"}
+GROUPS |= {"volumes": "longhorn.io/v1beta2"}
 GROUPS |= dict.fromkeys(
     ("clusterroles", "clusterrolebindings", "roles", "rolebindings"), "rbac.authorization.k8s.io/v1"
 )
-CLUSTER_SCOPED = {"namespaces", "nodes", "clusterroles", "clusterrolebindings", "storageclasses"}
+CLUSTER_SCOPED = {"namespaces", "nodes", "clusterroles", "clusterrolebindings", "storageclasses", "persistentvolumes"}
 REASONS = {400: "BadRequest", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 405: "MethodNotAllowed"}
 REASONS |= {409: "Conflict", 410: "Expired", 415: "UnsupportedMediaType", 422: "Invalid", 500: "InternalError"}
 PUBLIC_PATHS = {"/version", "/readyz", "/livez", "/healthz"}

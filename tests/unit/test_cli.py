@@ -35,7 +35,7 @@ CHANGES_A_HOST = [
     ["serve", "remove"], ["graphrag", "deploy"], ["graphrag", "remove"], ["teardown"], ["opencode", "setup"],
 ]
 
-NOT_AVAILABLE_YET = [["teardown"], ["opencode", "setup"]]
+NOT_AVAILABLE_YET = [["opencode", "setup"]]
 
 SHIPPED_MODELS = Path(__file__).parents[2] / "models.toml"
 

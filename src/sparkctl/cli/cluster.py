@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from sparkctl.cli.context import app_context
+from sparkctl.cli.context import AppContext, app_context
 from sparkctl.cli.options import DryRun, ModelsFile, Yes, sub_app
 from sparkctl.cli.plans import PlanRun, RunLog, plan_and_apply
 from sparkctl.cli.render import escape, print_json, stdout
@@ -128,12 +129,16 @@ def down(
 ) -> None:
     """Remove the Kubernetes cluster: releases, kubeadm's state, kubeconfigs, packages.
     containerd, the NVIDIA runtime and Longhorn's data stay (unless --purge)."""
+    cluster_down(app_context(ctx), purge=purge, dry_run=dry_run, yes=yes, models_file=models_file)
+
+
+def cluster_down(state: AppContext, *, purge: bool, dry_run: bool, yes: bool, models_file: Path | None = None) -> None:
+    """The plan of `cluster down`, confirmed (twice with --purge) and applied; also the end of `teardown cluster`."""
     from sparkctl.cluster.session import ClusterSession
     from sparkctl.cluster.settings import cluster_settings
     from sparkctl.cluster.steps import teardown_steps
     from sparkctl.cluster.steps.teardown import LONGHORN_DATA
 
-    state = app_context(ctx)
     settings = cluster_settings(
         state.catalog(models_file),
         host_spec=state.host_spec or state.config.host,

@@ -152,3 +152,16 @@ class NodeImages(KubeFact[dict[str, list[str]]]):
 
     def query(self, kube: Kube) -> dict[str, list[str]]:
         return kube.node_images()
+
+
+class Claims(KubeFact[list[dict[str, Any]]]):
+    """A namespace's PersistentVolumeClaims: name, namespace, the volume bound to it, storage class, size."""
+
+    def __init__(self, namespace: str) -> None:
+        self.args = (namespace,)
+
+    def default(self) -> list[dict[str, Any]]:
+        return []
+
+    def query(self, kube: Kube) -> list[dict[str, Any]]:
+        return kube.claims(self.args[0])
