@@ -4,6 +4,7 @@ from support.fake_kube import fake_kube  # noqa: F401
 from support.fake_llm import fake_llm, fake_llm_server  # noqa: F401
 from support.helm import helm_binary  # noqa: F401
 from support.local_cli import cli  # noqa: F401
+from support.opencode import opencode_binary  # noqa: F401
 from support.orchestrator import start_orchestrator  # noqa: F401
 from support.servers import database_url, nats_server, nats_url, postgres_server, redis_server, running  # noqa: F401
 from support.sshd import sshd_server  # noqa: F401

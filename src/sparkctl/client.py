@@ -36,6 +36,9 @@ class Endpoint:
     """Where the URL came from, for messages: --endpoint, $SPARKCTL_ENDPOINT, local stack, cluster."""
 
 
+CLUSTER_ORIGIN = "the cluster's NodePort"
+
+
 def resolve_endpoint(
     explicit: str | None, *, local_endpoint: Callable[[], str | None], cluster_host: str | None
 ) -> Endpoint:
@@ -48,7 +51,7 @@ def resolve_endpoint(
     local = local_endpoint()
     if local:
         return Endpoint(local.rstrip("/"), "the local stack")
-    return Endpoint(f"http://{cluster_host or '127.0.0.1'}:{CLUSTER_NODE_PORT}", "the cluster's NodePort")
+    return Endpoint(f"http://{cluster_host or '127.0.0.1'}:{CLUSTER_NODE_PORT}", CLUSTER_ORIGIN)
 
 
 @dataclass

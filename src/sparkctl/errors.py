@@ -22,15 +22,6 @@ class SparkctlError(Exception):
         return self.message
 
 
-class NotAvailableYet(SparkctlError):
-    """A command whose capability is not part of this version."""
-
-    exit_code = 2
-
-    def __init__(self, command: str) -> None:
-        super().__init__(f"'{command}' is not available yet in this version of sparkctl", hint="")
-
-
 class ConfigError(SparkctlError):
     """A configuration file, option or environment variable is wrong."""
 

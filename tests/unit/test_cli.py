@@ -35,8 +35,6 @@ CHANGES_A_HOST = [
     ["serve", "remove"], ["graphrag", "deploy"], ["graphrag", "remove"], ["teardown"], ["opencode", "setup"],
 ]
 
-NOT_AVAILABLE_YET = [["opencode", "setup"]]
-
 SHIPPED_MODELS = Path(__file__).parents[2] / "models.toml"
 
 
@@ -61,16 +59,6 @@ def test_commands_that_change_a_host_offer_dry_run_and_yes(command: list[str]) -
     result = runner.invoke(app, [*command, "--help"])
     assert "--dry-run" in result.stdout
     assert "--yes" in result.stdout
-
-
-@pytest.mark.parametrize("command", NOT_AVAILABLE_YET, ids=" ".join)
-def test_commands_of_later_versions_say_so_and_exit_2(command: list[str]) -> None:
-    result = runner.invoke(app, command)
-    assert result.exit_code == 2
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1
-    assert "is not available yet" in lines[0]
-    assert result.stdout == ""
 
 
 def test_version_in_text_and_json() -> None:

@@ -50,3 +50,15 @@ def graphrag_status(kube: Kube, catalog: Catalog) -> dict[str, Any]:
             }
         )
     return {"server": kube.server, "parts": parts, "api_key": API_KEY_COMMAND}
+
+
+def orchestrator_api_key(kube: Kube) -> str | None:
+    """The orchestrator's first API key, from the Secret `graphrag deploy` made; None when there is none."""
+    import base64
+
+    secret = kube.get("Secret", CREDENTIALS_SECRET, namespace=GRAPHRAG_NAMESPACE)
+    encoded = ((secret or {}).get("data") or {}).get("api-keys")
+    if not encoded:
+        return None
+    first = base64.b64decode(encoded).decode().replace("\n", ",").split(",")[0]
+    return first.partition(":")[0].strip() or None
