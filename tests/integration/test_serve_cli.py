@@ -132,3 +132,30 @@ def test_kserve_mode_dry_run_plans_cert_manager_kserve_and_the_release(cli: Cli,
     assert "oci://ghcr.io/kserve/charts/kserve-resources --version v0.20.0" in result.stdout
     assert "(kserve mode, models qwen3-coder-next, deepseek-r1)" in result.stdout
     assert not [r for r in cluster.requests if r.method in ("POST", "PATCH", "PUT", "DELETE")]
+
+
+@pytest.mark.parametrize(
+    ("command", "kinds"),
+    [
+        (("serve", "deploy"), {"InferenceService", "Service", "ConfigMap"}),
+        (("serve", "deploy", "--plain"), {"Deployment", "Service", "ConfigMap"}),
+        (("graphrag", "deploy"), {"Deployment", "Service", "PersistentVolumeClaim", "ConfigMap"}),
+    ],
+)
+def test_dry_run_yaml_renders_every_manifest_without_a_cluster(
+    cli: Cli, tmp_path: Path, command: tuple[str, ...], kinds: set[str]
+) -> None:
+    import yaml
+
+    env = {"PATH": f"{layer_binaries_dir()}{os.pathsep}{os.environ['PATH']}"}
+    nowhere = ["--kubeconfig", str(tmp_path / "no-cluster.yaml")]
+
+    result = cli.run(*nowhere, *command, "--dry-run", "-o", "yaml", env=env)
+    not_dry = cli.run(*nowhere, *command, "-o", "yaml", env=env)
+
+    assert result.returncode == 0, result.stderr
+    manifests = [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+    assert {doc["kind"] for doc in manifests} == kinds
+    assert not [doc for doc in manifests if doc["kind"] == "Secret"]
+    assert not_dry.returncode == 1
+    assert "--output yaml prints the manifests of a dry run" in not_dry.stderr

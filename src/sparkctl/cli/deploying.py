@@ -1,5 +1,5 @@
-"""What `serve deploy` and `graphrag deploy` share at the CLI edge: the memory budget shown and enforced, and
-the manifests of a dry run printed as one YAML stream."""
+"""What `serve` and `graphrag` share at the CLI edge: the memory budget shown and enforced, the manifests of a
+dry run printed as one YAML stream, and removing a release."""
 
 from __future__ import annotations
 
@@ -65,26 +65,13 @@ def offline_helm() -> Helm:
     return Helm(found)
 
 
-def print_dry_run(state: AppContext, release: ChartRelease, *, dry_run: bool) -> None:
-    """The release's manifests (--output yaml), its values (--output json), or what it holds (text)."""
-    if state.output is OutputFormat.yaml:
-        from sparkctl.deploy.releases import manifests_yaml
+def print_manifests(release: ChartRelease, *, dry_run: bool) -> None:
+    """`--output yaml`: the release's manifests, rendered offline, as one YAML stream (a dry run only)."""
+    from sparkctl.deploy.releases import manifests_yaml
 
-        if not dry_run:
-            raise ConfigError("--output yaml prints the manifests of a dry run", hint="Add --dry-run.")
-        sys.stdout.write(manifests_yaml(release.render(offline_helm())))
-        return
-    if state.json:
-        print_json({"release": release.release, "namespace": release.namespace, "values": release.values})
-        return
-    console = stdout()
-    console.print(f"Release [bold]{release.release}[/] (chart {release.chart}) in namespace {release.namespace}:")
-    for model in release.values["models"]:
-        console.print(
-            f"  {model['name']}: {model['backend']}, {model['memory']}, {model['gpuSlices']} GPU slice(s), "
-            f"context {model['context']}, namespace {model['namespace']}"
-        )
-    console.print("[dim]--output yaml prints every manifest.[/]")
+    if not dry_run:
+        raise ConfigError("--output yaml prints the manifests of a dry run", hint="Add --dry-run.")
+    sys.stdout.write(manifests_yaml(release.render(offline_helm())))
 
 
 def remove_release(

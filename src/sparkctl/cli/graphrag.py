@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from sparkctl.cli.context import OutputFormat, app_context
-from sparkctl.cli.deploying import Force, enforce_budget, print_dry_run, remove_release
+from sparkctl.cli.deploying import Force, enforce_budget, print_manifests, remove_release
 from sparkctl.cli.options import DryRun, ModelsFile, Yes, sub_app
 from sparkctl.cli.plans import PlanRun, RunLog, plan_and_apply
 from sparkctl.cli.render import escape, print_json, stdout
@@ -32,7 +32,7 @@ def deploy(
     catalog = state.catalog(models_file)
     enforce_budget(state, catalog, force=force)
     if state.output is OutputFormat.yaml:
-        print_dry_run(state, graphrag_release(catalog), dry_run=dry_run)
+        print_manifests(graphrag_release(catalog), dry_run=dry_run)
         return
     log = RunLog("graphrag deploy")
     with DeploySession(state.host_spec or state.config.host, state.kubeconfig, on_output=log.write) as session:
