@@ -17,7 +17,7 @@ from support.local_cli import Cli
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
-CREDENTIALS = ("postgres-password", "neo4j-password", "api-keys")
+CREDENTIALS = ("postgres-password", "neo4j-password", "api-keys", "service-key")
 
 
 @pytest.fixture

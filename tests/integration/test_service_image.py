@@ -48,15 +48,15 @@ import pipmaster
 from sparkctl.services.lightrag.engine import OfflineTokenizer
 
 def fresh(module):
-    # The bytecode written at build time, still valid for its source: nothing to compile on a read-only root.
+    # Bytecode written at build time and still valid for its source: nothing to compile on a read-only root.
     cached = importlib.util.cache_from_source(module.__file__)
     if not os.path.exists(cached):
         return False
-    with open(cached, "rb") as pyc:
-        header = pyc.read(16)
-    stat = os.stat(module.__file__)
-    flags, mtime, size = (int.from_bytes(header[i : i + 4], "little") for i in (4, 8, 12))
-    return flags == 0 and mtime == int(stat.st_mtime) & 0xFFFFFFFF and size == stat.st_size & 0xFFFFFFFF
+    with open(cached, "rb") as pyc, open(module.__file__, "rb") as source:
+        header, data = pyc.read(16), source.read()
+    if int.from_bytes(header[4:8], "little") & 1:
+        return header[8:16] == importlib.util.source_hash(data)
+    return int.from_bytes(header[8:12], "little") == int(os.stat(module.__file__).st_mtime) & 0xFFFFFFFF
 
 names = json.loads(sys.argv[1])
 modules = [importlib.import_module(name) for name in names["modules"]]

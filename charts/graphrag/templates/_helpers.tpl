@@ -231,15 +231,18 @@ Call with (list $ <component>).
       key: {{ .key }}
 {{- end }}
 
-{{/* What every sparkctl service reads. Call with its port (0: it serves nothing). */}}
+{{/* What every sparkctl service reads, the key between the services included. Call with (list $ <port>)
+(port 0: it serves nothing). */}}
 {{- define "graphrag.env.common" -}}
+{{- $port := index . 1 -}}
 - name: SPARKCTL_LOG_LEVEL
   value: info
 - name: SPARKCTL_MODELS
   value: /etc/sparkctl/models.toml
-{{- if . }}
+{{ include "graphrag.secretEnv" (dict "root" (index . 0) "env" "SPARKCTL_SERVICE_KEY" "key" "service-key") }}
+{{- if $port }}
 - name: SPARKCTL_PORT
-  value: {{ . | quote }}
+  value: {{ $port | quote }}
 {{- end }}
 {{- end }}
 

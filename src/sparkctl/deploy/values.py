@@ -31,7 +31,7 @@ PORTS = {"ollama": 11434, "vllm": 8000}
 VLLM_MEMORY_SHARE = Decimal("0.8")
 """The part of a vLLM pod's memory limit its GPU allocations may take; the process itself needs the rest."""
 CREDENTIALS_SECRET = "graphrag-credentials"
-CREDENTIAL_KEYS = ("postgres-password", "neo4j-password", "api-keys")
+CREDENTIAL_KEYS = ("postgres-password", "neo4j-password", "api-keys", "service-key")
 """Made once by sparkctl in the GraphRAG namespace (never by the chart, so no rendered manifest holds them)."""
 KSERVE_STANDARD_FROM = (0, 17)
 """KServe 0.17 renamed the raw deployment mode from RawDeployment to Standard."""

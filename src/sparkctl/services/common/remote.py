@@ -11,8 +11,10 @@ from collections.abc import Sequence
 from typing import Any
 
 import httpx
+from pydantic import SecretStr
 
 from sparkctl.errors import ServiceUnavailable, SparkctlError
+from sparkctl.services.common.service_key import service_headers
 
 WORKSPACE_HEADER = "LIGHTRAG-WORKSPACE"
 
@@ -20,14 +22,15 @@ WORKSPACE_HEADER = "LIGHTRAG-WORKSPACE"
 class ServiceClient:
     """POSTs JSON to one service and turns its failures into errors that name it."""
 
-    def __init__(self, http: httpx.AsyncClient, name: str, url: str) -> None:
+    def __init__(self, http: httpx.AsyncClient, name: str, url: str, key: SecretStr | None = None) -> None:
         self.http = http
         self.name = name
         self.url = url
+        self.auth = service_headers(key)
 
     async def post(self, path: str, payload: dict[str, Any], headers: dict[str, str] | None = None) -> Any:
         try:
-            response = await self.http.post(f"{self.url}{path}", json=payload, headers=headers)
+            response = await self.http.post(f"{self.url}{path}", json=payload, headers={**self.auth, **(headers or {})})
         except httpx.TimeoutException as exc:
             message = f"{self.name} at {self.url} did not answer in time ({type(exc).__name__})"
             raise ServiceUnavailable(message) from exc
@@ -53,8 +56,8 @@ def _reason(response: httpx.Response) -> str:
 
 
 class PreprocessorClient(ServiceClient):
-    def __init__(self, http: httpx.AsyncClient, url: str) -> None:
-        super().__init__(http, "preprocessor", url)
+    def __init__(self, http: httpx.AsyncClient, url: str, key: SecretStr | None = None) -> None:
+        super().__init__(http, "preprocessor", url, key)
 
     async def parse_batch(self, files: Sequence[tuple[str, bytes]]) -> list[dict[str, Any]]:
         """ParsedFile documents (as JSON) for these files, in the same order."""
@@ -63,8 +66,8 @@ class PreprocessorClient(ServiceClient):
 
 
 class LightragClient(ServiceClient):
-    def __init__(self, http: httpx.AsyncClient, url: str) -> None:
-        super().__init__(http, "LightRAG", url)
+    def __init__(self, http: httpx.AsyncClient, url: str, key: SecretStr | None = None) -> None:
+        super().__init__(http, "LightRAG", url, key)
 
     async def insert_custom_kg(self, workspace: str, kg: dict[str, Any]) -> dict[str, Any]:
         return dict(await self.post("/documents/custom_kg", kg, {WORKSPACE_HEADER: workspace}))

@@ -27,6 +27,9 @@ class ServiceSettings(BaseSettings):
     host: str = "0.0.0.0"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     models: Path | None = Field(default=None, description="models.toml; default: the one shipped in the package")
+    service_key: SecretStr | None = Field(
+        default=None, description="the key between the services (and on their NodePorts); unset: open routes"
+    )
 
 
 class LlmSettings(BaseSettings):

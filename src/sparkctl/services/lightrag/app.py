@@ -20,6 +20,7 @@ from starlette.exceptions import HTTPException
 
 from sparkctl.errors import SparkctlError
 from sparkctl.services.common.llm import LlmError, create_http_client
+from sparkctl.services.common.service_key import require_service_key
 from sparkctl.services.common.workspaces import InvalidWorkspace
 from sparkctl.services.lightrag import documents, graph, health, queries
 from sparkctl.services.lightrag.backends import BackendUnavailable, InvalidPayload, WorkspaceBusy
@@ -52,6 +53,7 @@ def create_app(settings: LightragSettings) -> FastAPI:
 
     app = FastAPI(title="sparkctl LightRAG", lifespan=lifespan, max_body_size=settings.max_body_bytes)
     app.state.settings = settings
+    require_service_key(app, settings.service_key)
     for router in (documents.router, queries.router, graph.router, health.router):
         app.include_router(router)
     app.add_exception_handler(SparkctlError, _sparkctl_error)  # type: ignore[arg-type]

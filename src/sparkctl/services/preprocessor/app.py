@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field, model_validator
 from sparkctl.errors import SparkctlError
 from sparkctl.services.common.parsed import ParsedFile
 from sparkctl.services.common.remote import LightragClient
+from sparkctl.services.common.service_key import require_service_key
 from sparkctl.services.common.workspaces import InvalidWorkspace, validate_workspace
 from sparkctl.services.preprocessor.parse import custom_kg, link
 from sparkctl.services.preprocessor.pool import ParserPool
@@ -108,7 +109,7 @@ async def ingest(
     parsed = await _parse_all(request, batch.files)
     usable = [item for item in parsed if not item.skipped and not item.error]
     code = link([item for item in usable if item.kind == "code"])
-    lightrag = LightragClient(request.app.state.http, settings.lightrag_url)
+    lightrag = LightragClient(request.app.state.http, settings.lightrag_url, settings.service_key)
     kg: dict[str, list[Any]] = custom_kg(code) if code else {"chunks": [], "entities": [], "relationships": []}
     try:
         if kg["chunks"] or kg["entities"]:
@@ -140,5 +141,6 @@ def create_app(settings: PreprocessorSettings) -> FastAPI:
 
     app = FastAPI(title="sparkctl preprocessor", version="1", lifespan=lifespan)
     app.state.settings = settings
+    require_service_key(app, settings.service_key)
     app.include_router(router)
     return app

@@ -31,8 +31,8 @@ async def run_worker(settings: WorkerSettings, stop: asyncio.Event | None = None
         pipeline = IngestPipeline(
             settings,
             pool,
-            PreprocessorClient(http, settings.preprocessor_url),
-            LightragClient(http, settings.lightrag_url),
+            PreprocessorClient(http, settings.preprocessor_url, settings.service_key),
+            LightragClient(http, settings.lightrag_url, settings.service_key),
         )
         try:
             log.info("worker consuming %s as %s", settings.nats_url.rsplit("@", 1)[-1], settings.consumer)

@@ -7,8 +7,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from pydantic import SecretStr
 
 from sparkctl.services.common.remote import WORKSPACE_HEADER
+from sparkctl.services.common.service_key import service_headers
 from sparkctl.services.orchestrator.memory.keywords import query_keywords
 
 SESSION_SOURCE_PREFIX = "chat-sessions/"
@@ -29,10 +31,11 @@ def session_source(session: str) -> str:
 
 
 class Archive:
-    def __init__(self, http: httpx.AsyncClient, url: str, *, top_k: int) -> None:
+    def __init__(self, http: httpx.AsyncClient, url: str, *, top_k: int, key: SecretStr | None = None) -> None:
         self.http = http
         self.url = url
         self.top_k = top_k
+        self.auth = service_headers(key)
 
     async def lookup(self, workspace: str, question: str) -> list[Retrieved]:
         high, low = query_keywords(question)
@@ -47,7 +50,8 @@ class Archive:
             "chunk_top_k": self.top_k,
             "include_references": False,
         }
-        response = await self.http.post(f"{self.url}/query/data", json=payload, headers={WORKSPACE_HEADER: workspace})
+        headers = {**self.auth, WORKSPACE_HEADER: workspace}
+        response = await self.http.post(f"{self.url}/query/data", json=payload, headers=headers)
         response.raise_for_status()
         return retrieved_of(response.json().get("data") or {})
 
@@ -63,7 +67,7 @@ class Archive:
         await self._post("/documents/delete_files", payload, {WORKSPACE_HEADER: workspace})
 
     async def _post(self, path: str, payload: dict[str, Any], headers: dict[str, str]) -> None:
-        response = await self.http.post(f"{self.url}{path}", json=payload, headers=headers)
+        response = await self.http.post(f"{self.url}{path}", json=payload, headers={**self.auth, **headers})
         response.raise_for_status()
 
 

@@ -48,7 +48,7 @@ def build_memory(
         policy,
         pool,
         WorkingMemory(redis, ttl=settings.working_ttl, max_turns=settings.working_max_turns),
-        Archive(http, settings.lightrag_url, top_k=settings.archival_top_k),
+        Archive(http, settings.lightrag_url, top_k=settings.archival_top_k, key=settings.service_key),
         Embedder(int(embed[0].dimensions or 0), embed_client, embed[0].pull_ref),
         (LlmClient(extract_url, http, api_key=key), ChatModel.from_catalog(extract[0])),
     )
