@@ -196,10 +196,8 @@ class Kube:
 
     def get(self, kind: str, name: str, *, namespace: str | None = None) -> dict[str, Any] | None:
         """One object of a kind in KINDS (namespaced kinds default to "default"); None when it does not exist."""
-        group_version, plural, namespaced = kind_path(kind, name)
-        scope = f"namespaces/{namespace or 'default'}/" if namespaced else ""
         try:
-            return self._api.request("GET", f"/{group_version}/{scope}{plural}/{name}", action=f"reading {kind} {name}")
+            return self._api.request("GET", _object_path(kind, name, namespace), action=f"reading {kind} {name}")
         except KubeNotFound:
             return None
 
@@ -350,11 +348,9 @@ class Kube:
 
     def merge_patch(self, kind: str, name: str, patch: dict[str, Any], *, namespace: str | None = None) -> None:
         """Change an existing object by a JSON merge patch: what the patch names changes, the rest stays."""
-        group_version, plural, namespaced = kind_path(kind, name)
-        scope = f"namespaces/{namespace or 'default'}/" if namespaced else ""
         self._api.request(
             "PATCH",
-            f"/{group_version}/{scope}{plural}/{name}",
+            _object_path(kind, name, namespace),
             action=f"patching {kind} {name}",
             body=patch,
             content_type="application/merge-patch+json",
@@ -366,12 +362,10 @@ class Kube:
 
     def delete(self, kind: str, name: str, *, namespace: str | None = None) -> bool:
         """Delete one object, and in the background what it owns (a Job's pods); False when it did not exist."""
-        group_version, plural, namespaced = kind_path(kind, name)
-        scope = f"namespaces/{namespace or 'default'}/" if namespaced else ""
         try:
             self._api.request(
                 "DELETE",
-                f"/{group_version}/{scope}{plural}/{name}",
+                _object_path(kind, name, namespace),
                 action=f"deleting {kind} {name}",
                 query={"propagationPolicy": "Background"},
             )
@@ -582,6 +576,13 @@ class Kube:
                 failure = failure or exc
         if failure is not None and not quiet:
             raise failure
+
+
+def _object_path(kind: str, name: str, namespace: str | None) -> str:
+    """The URL of one object of a kind in KINDS (namespaced kinds default to "default")."""
+    group_version, plural, namespaced = kind_path(kind, name)
+    scope = f"namespaces/{namespace or 'default'}/" if namespaced else ""
+    return f"/{group_version}/{scope}{plural}/{name}"
 
 
 def _owned_by(obj: dict[str, Any], uid: str) -> bool:

@@ -128,8 +128,8 @@ def build_command(
 
 
 def archive_command(archive: Path, buildah: Sequence[str] = BUILDAH) -> list[str]:
-    """The image as a docker-archive tarball that carries its name, for `ctr images import`."""
-    return [*buildah, "push", reference(), f"docker-archive:{archive}:{reference()}"]
+    """The image as an OCI archive that carries its name, for `ctr images import`."""
+    return [*buildah, "push", reference(), f"oci-archive:{archive}:{reference()}"]
 
 
 def import_command(archive: Path) -> list[str]:

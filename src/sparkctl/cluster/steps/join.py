@@ -11,10 +11,9 @@ import shlex
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from sparkctl.cluster.actions import Action, KubeCall, Secret, Target, WriteFile, masked, run
+from sparkctl.cluster.actions import Action, KubeCall, Secret, Target, masked
 from sparkctl.cluster.facts import Facts
 from sparkctl.cluster.facts.kubernetes import ADMIN_CONF, ApiServer, HelmReleases, KubeadmFiles, KubeObject, Node
-from sparkctl.cluster.facts.runtime import Services
 from sparkctl.cluster.facts.system import FileContent, Hostname
 from sparkctl.cluster.steps.base import Check, Done, Drifted, Missing, Refused, Settings, Step
 from sparkctl.cluster.steps.gpu import (
@@ -27,7 +26,7 @@ from sparkctl.cluster.steps.gpu import (
 )
 from sparkctl.cluster.steps.kubernetes import CONTAINERD_SOCKET
 from sparkctl.cluster.steps.network import NODE_READY_TIMEOUT
-from sparkctl.cluster.steps.storage import MULTIPATH_BLACKLIST, multipath_blacklist
+from sparkctl.cluster.steps.storage import MULTIPATH_BLACKLIST, multipath_actions, multipath_blacklist
 from sparkctl.errors import HostError
 
 if TYPE_CHECKING:
@@ -115,10 +114,7 @@ class LonghornNode(Step):
         return (Missing if current is None else Drifted)("multipathd may claim Longhorn's devices")
 
     def actions(self, facts: Facts) -> list[Action]:
-        actions: list[Action] = [WriteFile(MULTIPATH_BLACKLIST, multipath_blacklist())]
-        if facts.get(Services("multipathd"))["multipathd"]["active"] == "active":
-            actions.append(run("systemctl", "restart", "multipathd"))
-        return actions
+        return multipath_actions(facts)
 
 
 class KubeadmJoin(Step):

@@ -23,6 +23,16 @@ def multipath_blacklist() -> str:
     return 'blacklist {\n    devnode "^sd[a-z0-9]+"\n}\n'
 
 
+def multipath_actions(facts: Facts) -> list[Action]:
+    """The blacklist written when it is not there as it should be, and multipathd told when it runs."""
+    if facts.get(FileContent(MULTIPATH_BLACKLIST)) == multipath_blacklist():
+        return []
+    actions: list[Action] = [WriteFile(MULTIPATH_BLACKLIST, multipath_blacklist())]
+    if facts.get(Services("multipathd"))["multipathd"]["active"] == "active":
+        actions.append(run("systemctl", "restart", "multipathd"))
+    return actions
+
+
 def longhorn_values() -> dict[str, Any]:
     return {
         "persistence": {"defaultClass": True, "defaultClassReplicaCount": 1, "reclaimPolicy": "Retain"},
@@ -85,11 +95,7 @@ class Longhorn(Step):
         return (Drifted if installed else Missing)("; ".join(problems))
 
     def actions(self, facts: Facts) -> list[Action]:
-        actions: list[Action] = []
-        if facts.get(FileContent(MULTIPATH_BLACKLIST)) != multipath_blacklist():
-            actions.append(WriteFile(MULTIPATH_BLACKLIST, multipath_blacklist()))
-            if facts.get(Services("multipathd"))["multipathd"]["active"] == "active":
-                actions.append(run("systemctl", "restart", "multipathd"))
+        actions = multipath_actions(facts)
         storage_class = models_storage_class()
         return [
             *actions,
