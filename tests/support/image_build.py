@@ -59,7 +59,7 @@ def run(command: Sequence[str], timeout: float = 600) -> str:
     result = subprocess.run(list(command), capture_output=True, text=True, timeout=timeout, check=False)
     if result.returncode != 0:
         output = (result.stdout + result.stderr)[-6000:]
-        pytest.fail(f"{command[0]} {command[1:4]}… exited with {result.returncode}:\n{output}", pytrace=False)
+        pytest.fail(f"{' '.join(command[:4])} … exited with {result.returncode}:\n{output}", pytrace=False)
     return result.stdout
 
 
@@ -158,8 +158,12 @@ def dependency_wheels(target: Target) -> Path:
     if directory.is_dir():
         return directory
     partial = Path(tempfile.mkdtemp(dir=cache_dir(), prefix=".services-wheels-"))
-    run(requirements_command(ROOT / "pyproject.toml", partial, target, uv_executable()))
-    run(download_command(partial, target))
+    try:
+        run(requirements_command(ROOT / "pyproject.toml", partial, target, uv_executable()))
+        run(download_command(partial, target))
+    except BaseException:
+        shutil.rmtree(partial)
+        raise
     for stale in cache_dir().glob("services-wheels-*"):
         shutil.rmtree(stale)
     partial.rename(directory)
