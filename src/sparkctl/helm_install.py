@@ -84,6 +84,17 @@ def find_helm() -> Path | None:
     return None
 
 
+def require_helm(why: str) -> Path:
+    """helm as find_helm finds it, or a HelmError saying `why` it is needed and how to get it."""
+    found = find_helm()
+    if found is None:
+        raise HelmError(
+            f"helm is not installed on this machine, and {why}",
+            hint=f"Run `sparkctl cluster up` (its step 8 installs helm {HELM_VERSION}), or install it.",
+        )
+    return found
+
+
 def install_helm(
     download: HelmDownload,
     dest_dir: Path,

@@ -10,7 +10,7 @@ import typer
 
 from sparkctl.cli.context import AppContext, OutputFormat
 from sparkctl.cli.render import escape, print_json, stdout
-from sparkctl.errors import ConfigError, HelmError
+from sparkctl.errors import ConfigError
 
 if TYPE_CHECKING:
     from sparkctl.catalog import Catalog
@@ -54,15 +54,9 @@ def render_budget(budget: MemoryBudget) -> None:
 def offline_helm() -> Helm:
     """helm on this machine, for rendering without a cluster."""
     from sparkctl.helm import Helm
-    from sparkctl.helm_install import HELM_VERSION, find_helm
+    from sparkctl.helm_install import require_helm
 
-    found = find_helm()
-    if found is None:
-        raise HelmError(
-            "helm is not installed on this machine, and a dry run renders the charts with it",
-            hint=f"Install helm {HELM_VERSION}, or run `sparkctl cluster up`: its step 8 installs it.",
-        )
-    return Helm(found)
+    return Helm(require_helm("a dry run renders the charts with it"))
 
 
 def print_manifests(release: ChartRelease, *, dry_run: bool) -> None:

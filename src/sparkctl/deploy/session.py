@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from sparkctl.cluster.actions import Target
 from sparkctl.cluster.facts import LiveFacts
 from sparkctl.cluster.kubeconfig import local_kubeconfig_path, open_cluster
-from sparkctl.errors import HelmError, SparkctlError
+from sparkctl.errors import SparkctlError
 
 if TYPE_CHECKING:
     from sparkctl.helm import Helm
@@ -42,14 +42,9 @@ class DeploySession:
 
     def __init__(self, host_spec: str | None, kubeconfig: Path | None, on_output: OutputCallback | None = None):
         from sparkctl.helm import Helm
-        from sparkctl.helm_install import HELM_VERSION, find_helm
+        from sparkctl.helm_install import require_helm
 
-        executable = find_helm()
-        if executable is None:
-            raise HelmError(
-                "helm is not installed on this machine",
-                hint=f"Run `sparkctl cluster up` (its step 8 installs helm {HELM_VERSION}), or install it.",
-            )
+        executable = require_helm("the deploy commands install their charts with it")
         self.kubeconfig = local_kubeconfig_path(host_spec, kubeconfig)
         self.kube: Kube = open_cluster(host_spec, kubeconfig)
         self.helm: Helm = Helm(executable, self.kubeconfig)

@@ -61,6 +61,8 @@ COMPONENTS: dict[str, Component] = {
     "nats": Component(memory="512Mi", cpu="100m", port=4222, storage="5Gi"),
 }
 """Together 14 GiB, models.toml's [platform].services_memory. Neo4j's browser is its HTTP port, 7474."""
+PREPROCESSOR_WORKERS = 2
+"""Parser processes of the preprocessor: its default, one per CPU (20 on the GB10), would not fit its 1 GiB."""
 
 
 def serving_models(catalog: Catalog) -> list[Model]:
@@ -178,6 +180,7 @@ def graphrag_values(catalog: Catalog, *, catalog_text: str) -> dict[str, Any]:
             "llmUrl": server_url(extract),
             "embedUrl": server_url(embed),
             "modelUrls": json.dumps({model.name: server_url(model) for model in catalog}, separators=(",", ":")),
+            "preprocessorWorkers": PREPROCESSOR_WORKERS,
         },
         "credentials": {"secretName": CREDENTIALS_SECRET},
         "catalog": catalog_text,
