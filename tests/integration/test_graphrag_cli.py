@@ -110,3 +110,20 @@ def test_remove_keeps_the_data_volumes_and_the_credentials(cli: Cli, cluster: Fa
     claims = {claim["metadata"]["name"] for claim in cluster.objects("persistentvolumeclaims", "graphrag")}
     assert {"neo4j-data", "postgres-data", "nats-data", "redis-data", "qwen3-models"} <= claims
     assert cluster.get("secrets", "graphrag-credentials", "graphrag") is not None
+
+
+def test_build_dry_run_plans_the_image_on_the_host_then_the_stack(
+    cli: Cli, cluster: FakeKube, sshd_server: Any
+) -> None:
+    ssh = ["--host", sshd_server.spec, "--identity", str(sshd_server.client_key)]
+    cluster.modify("v1", "nodes", "", "spark-7f3a", lambda node: node["status"].update(images=[]))
+
+    result = _graphrag(cli, cluster, *ssh, "deploy", "--build", "--dry-run")
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "graphrag deploy --build: plan for" in result.stdout
+    assert f"--tag={images.SERVICES.reference}" in result.stdout
+    assert "ctr --namespace k8s.io images import /var/lib/sparkctl/build/image.tar" in result.stdout
+    assert "graphrag deploy: plan for" in result.stdout
+    assert "The services' image on the node" not in result.stdout, "the build plan checks the image on the host"
+    assert cluster.get("secrets", "graphrag-credentials", "graphrag") is None

@@ -67,7 +67,7 @@ def plan_and_apply(
             _render_event(console, kind, step, text, run.log)
 
     try:
-        apply_plan(run.steps, run.facts, run.target, on_event)
+        apply_plan(run.steps, run.facts, run.target, on_event, command=f"sparkctl {run.command}")
     except SparkctlError as error:
         path = run.log.save()
         error.hint = f"{error.hint} The whole output is in {path}.".strip()

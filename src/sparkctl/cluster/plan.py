@@ -90,8 +90,15 @@ StepEvent = Callable[[str, Step, str], None]
 """Progress: ("start" | "action" | "skip" | "done", step, text)."""
 
 
-def apply_plan(steps: Sequence[Step], facts: RefreshableFacts, target: Target, on_event: StepEvent) -> None:
-    """Each step in order: re-read the facts, skip it when done, else run its actions and verify it."""
+def apply_plan(
+    steps: Sequence[Step],
+    facts: RefreshableFacts,
+    target: Target,
+    on_event: StepEvent,
+    command: str = "sparkctl cluster up",
+) -> None:
+    """Each step in order: re-read the facts, skip it when done, else run its actions and verify it. `command`
+    is what to run again after a failure (the plan resumes from facts)."""
     for step in steps:
         facts.refresh()
         check = step.check(facts)
@@ -109,6 +116,6 @@ def apply_plan(steps: Sequence[Step], facts: RefreshableFacts, target: Target, o
         if not isinstance(verified, Done):
             raise StepFailed(
                 f"step {step.number} ({step.name}) ran but is not done: {verified.reason}",
-                hint=f"Fix what it names, then run `sparkctl cluster up` again: it resumes at step {step.number}.",
+                hint=f"Fix what it names, then run `{command}` again: it resumes at step {step.number}.",
             )
         on_event("done", step, verified.reason)

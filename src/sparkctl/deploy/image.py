@@ -135,3 +135,28 @@ def archive_command(archive: Path, buildah: Sequence[str] = BUILDAH) -> list[str
 def import_command(archive: Path) -> list[str]:
     """Imports the tarball into containerd's k8s.io namespace, where the kubelet looks (imagePullPolicy Never)."""
     return ["ctr", "--namespace", "k8s.io", "images", "import", str(archive)]
+
+
+def project_root() -> Path | None:
+    """The source tree sparkctl runs from (an editable install of a clone), or None for an installed wheel."""
+    root = Path(__file__).resolve().parents[3]
+    return root if (root / "pyproject.toml").is_file() and (root / CONTAINERFILE).is_file() else None
+
+
+def make_build_context(project: Path, directory: Path, target: Target) -> Path:
+    """The build context as one archive: the Containerfile and a wheelhouse for the target, made here (where
+    PyPI is reachable) with the commands above; subprocess errors propagate with their output."""
+    import shutil
+    import subprocess
+    import tarfile
+
+    context = directory / "image"
+    wheel_dir = context / WHEELHOUSE
+    wheel_dir.mkdir(parents=True, exist_ok=True)
+    for command in wheelhouse_commands(project, wheel_dir, target):
+        subprocess.run(command, check=True, capture_output=True, text=True)
+    shutil.copy2(project / CONTAINERFILE, context / "Containerfile")
+    archive = directory / "context.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(context, arcname="image")
+    return archive

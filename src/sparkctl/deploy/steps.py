@@ -329,5 +329,8 @@ def serving_steps(deploy: ServingDeploy) -> list[Step]:
     return [step(deploy) for step in (ModelWeights, CertManager, KServe, ChartReleaseStep, Ready)]
 
 
-def graphrag_steps(deploy: GraphragDeploy) -> list[Step]:
-    return [step(deploy) for step in (ModelWeights, Credentials, ServicesImage, ChartReleaseStep, Ready)]
+def graphrag_steps(deploy: GraphragDeploy, *, image_built: bool = False) -> list[Step]:
+    """The stack's plan; without the image check when `--build` has just made the image on the host (its own
+    plan verified it there, and a node's image list lags behind)."""
+    kinds = (ModelWeights, Credentials, ServicesImage, ChartReleaseStep, Ready)
+    return [step(deploy) for step in kinds if not (image_built and step is ServicesImage)]

@@ -168,3 +168,22 @@ class KubeadmVersion(HostFact[str | None]):
     def process(self, output: str) -> str | None:
         version = _version(output)
         return f"v{version}" if version else None
+
+
+class ContainerdImages(HostFact[list[str]]):
+    """The images in one of containerd's namespaces (k8s.io is the kubelet's), by name."""
+
+    requires = "ctr"
+    sudo = True
+
+    def __init__(self, namespace: str) -> None:
+        self.args = (namespace,)
+
+    def command_line(self) -> str:
+        return f"ctr --connect-timeout 5s --namespace {shlex.quote(self.args[0])} images ls -q"
+
+    def default(self) -> list[str]:
+        return []
+
+    def process(self, output: str) -> list[str]:
+        return sorted(line.strip() for line in output.splitlines() if line.strip())
