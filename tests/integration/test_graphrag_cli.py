@@ -123,7 +123,8 @@ def test_build_dry_run_plans_the_image_on_the_host_then_the_stack(
     assert result.returncode == 0, result.stdout + result.stderr
     assert "graphrag deploy --build: plan for" in result.stdout
     assert f"--tag={images.SERVICES.reference}" in result.stdout
-    assert "ctr --namespace k8s.io images import /var/lib/sparkctl/build/image.tar" in result.stdout
+    assert "nerdctl-full-2.1.4-linux-amd64.tar.gz" in result.stdout, "this machine is x86_64"
+    assert "/usr/local/bin/nerdctl --namespace=k8s.io build" in result.stdout
     assert "graphrag deploy: plan for" in result.stdout
     assert "The services' image on the node" not in result.stdout, "the build plan checks the image on the host"
     assert cluster.get("secrets", "graphrag-credentials", "graphrag") is None

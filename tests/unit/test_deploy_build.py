@@ -1,6 +1,6 @@
 """`graphrag deploy --build` planned from host facts (a DGX OS fixture, and ctr's output captured on this machine)
-and applied on a strict fake host: buildah from apt, the build context made here and sent, the build, the
-import into containerd's k8s.io namespace."""
+and applied on a strict fake host: nerdctl and BuildKit from nerdctl's pinned full release, the build context
+made here and sent, the build into containerd's k8s.io namespace."""
 
 from __future__ import annotations
 
@@ -38,44 +38,59 @@ def test_containerd_images_from_ctr_and_none_when_it_cannot_connect() -> None:
     assert unreachable == []
 
 
-def _facts(images: list[str], buildah: bool = False) -> dict[str, Any]:
+def _facts(images: list[str], installed: bool = False) -> dict[str, Any]:
     facts = load_host("fresh-dgx-os")
-    if buildah:
-        facts["AptPackages"] = {**facts["AptPackages"], "buildah": "1.33.7+ds1-1ubuntu0.24.04.3"}
+    facts["FileContent(/usr/local/share/sparkctl/nerdctl-full.version)"] = "v2.1.4\n" if installed else None
+    state = {"active": "active", "enabled": "enabled"} if installed else {"active": "", "enabled": ""}
+    facts["Services(buildkit)"] = {"buildkit": state}
     facts["ContainerdImages(k8s.io)"] = images
     return facts
 
 
-def test_a_fresh_spark_gets_buildah_then_the_image() -> None:
+def test_a_fresh_spark_gets_nerdctl_and_buildkit_then_the_image() -> None:
     plan = make_plan(build_steps(ImageBuild(PROJECT)), FixtureFacts(_facts([])))
 
-    assert [(p.step.name, p.check.state) for p in plan.steps] == [("buildah", "missing"), ("build", "missing")]
+    assert [(p.step.name, p.check.state) for p in plan.steps] == [("buildkit", "missing"), ("build", "missing")]
     assert [a.render() for a in plan.steps[0].actions] == [
-        "env DEBIAN_FRONTEND=noninteractive apt-get install -y buildah"
+        'tmp=$(mktemp) && curl -fsSL --retry 3 -o "$tmp" '
+        "https://github.com/containerd/nerdctl/releases/download/v2.1.4/nerdctl-full-2.1.4-linux-arm64.tar.gz && "
+        'echo "124b171778f8cc9bb317e094e5a92de5faf6d1bb5f5c9ded4b82a55df2c3c295  $tmp" | sha256sum -c --quiet - && '
+        'tar -xzf "$tmp" -C /usr/local bin/nerdctl bin/buildkitd bin/buildctl lib/systemd/system/buildkit.service '
+        '&& rm -f "$tmp"',
+        "write /usr/local/share/sparkctl/nerdctl-full.version (0644, 1 line)",
+        "systemctl daemon-reload",
+        "systemctl enable --now buildkit",
     ]
     assert [a.render() for a in plan.steps[1].actions] == [
         "local: make the build context here (a wheelhouse for aarch64, Python 3.11, and services/Containerfile) "
         "and send it to /var/lib/sparkctl/build/context.tar.gz",
         "rm -rf /var/lib/sparkctl/build/image && "
         "tar -xzf /var/lib/sparkctl/build/context.tar.gz -C /var/lib/sparkctl/build",
-        "buildah bud --file=/var/lib/sparkctl/build/image/Containerfile --build-arg=VERSION=0.1.0 "
-        f"--build-arg=WHEELHOUSE=wheelhouse --tag={REFERENCE} /var/lib/sparkctl/build/image",
-        f"buildah push {REFERENCE} oci-archive:/var/lib/sparkctl/build/image.tar:{REFERENCE}",
-        "ctr --namespace k8s.io images import /var/lib/sparkctl/build/image.tar",
-        f"buildah rmi {REFERENCE}",
+        "/usr/local/bin/nerdctl --namespace=k8s.io build --file=/var/lib/sparkctl/build/image/Containerfile "
+        f"--build-arg=VERSION=0.1.0 --build-arg=WHEELHOUSE=wheelhouse --tag={REFERENCE} /var/lib/sparkctl/build/image",
         "rm -rf /var/lib/sparkctl/build",
     ]
 
 
+def test_a_stopped_buildkit_is_only_started() -> None:
+    facts = _facts([REFERENCE], installed=True)
+    facts["Services(buildkit)"] = {"buildkit": {"active": "inactive", "enabled": "enabled"}}
+
+    plan = make_plan(build_steps(ImageBuild(PROJECT)), FixtureFacts(facts))
+
+    assert plan.steps[0].check.reason == "buildkit is inactive (enabled)"
+    assert [a.render() for a in plan.steps[0].actions] == ["systemctl enable --now buildkit"]
+
+
 def test_an_image_already_there_is_nothing_to_do() -> None:
-    plan = make_plan(build_steps(ImageBuild(PROJECT)), FixtureFacts(_facts([REFERENCE], buildah=True)))
+    plan = make_plan(build_steps(ImageBuild(PROJECT)), FixtureFacts(_facts([REFERENCE], installed=True)))
 
     assert plan.nothing_to_do
     assert plan.steps[1].check.reason == f"{REFERENCE} is in containerd's k8s.io namespace"
 
 
 def test_without_a_source_tree_it_is_refused_with_where_to_build() -> None:
-    plan = make_plan(build_steps(ImageBuild(None)), FixtureFacts(_facts([], buildah=True)))
+    plan = make_plan(build_steps(ImageBuild(None)), FixtureFacts(_facts([], installed=True)))
 
     assert plan.refused is not None
     assert "services/README.md" in plan.refused.check.hint
@@ -90,7 +105,7 @@ def test_the_build_runs_in_order_with_the_context_made_for_the_hosts_machine(tmp
         archive.write_bytes(b"context")
         return archive
 
-    before, after = _facts([], buildah=True), _facts([REFERENCE], buildah=True)
+    before, after = _facts([], installed=True), _facts([REFERENCE], installed=True)
     host = StrictHost(allow=True)
     seen: list[str] = []
 
@@ -105,11 +120,8 @@ def test_the_build_runs_in_order_with_the_context_made_for_the_hosts_machine(tmp
     assert host.calls[0] == ("put", ("/var/lib/sparkctl/build/context.tar.gz", "context"))
     commands = [call[1] for call in host.calls[1:]]
     assert commands[0].startswith("rm -rf /var/lib/sparkctl/build/image && tar -xzf")
-    assert [command[:2] for command in commands[1:]] == [
-        ["buildah", "bud"],
-        ["buildah", "push"],
-        ["ctr", "--namespace"],
-        ["buildah", "rmi"],
-        ["rm", "-rf"],
+    assert [command[:3] for command in commands[1:]] == [
+        ["/usr/local/bin/nerdctl", "--namespace=k8s.io", "build"],
+        ["rm", "-rf", "/var/lib/sparkctl/build"],
     ]
-    assert seen == ["skip buildah", "start build", *["action build"] * 7, "done build"]
+    assert seen == ["skip buildkit", "start build", *["action build"] * 4, "done build"]

@@ -127,14 +127,20 @@ def build_command(
     return [*command, f"--tag={reference()}", str(context)]
 
 
-def archive_command(archive: Path, buildah: Sequence[str] = BUILDAH) -> list[str]:
-    """The image as an OCI archive that carries its name, for `ctr images import`."""
-    return [*buildah, "push", reference(), f"oci-archive:{archive}:{reference()}"]
-
-
-def import_command(archive: Path) -> list[str]:
-    """Imports the tarball into containerd's k8s.io namespace, where the kubelet looks (imagePullPolicy Never)."""
-    return ["ctr", "--namespace", "k8s.io", "images", "import", str(archive)]
+def nerdctl_build_command(context: Path, containerfile: Path, nerdctl: str = "nerdctl") -> list[str]:
+    """Builds the image with nerdctl and BuildKit straight into containerd's k8s.io namespace, tagged
+    `reference()`, where the kubelet finds it."""
+    arguments = [f"VERSION={SERVICES.tag}", f"WHEELHOUSE={WHEELHOUSE}"]
+    build_args = [f"--build-arg={argument}" for argument in arguments]
+    return [
+        nerdctl,
+        "--namespace=k8s.io",
+        "build",
+        f"--file={containerfile}",
+        *build_args,
+        f"--tag={reference()}",
+        str(context),
+    ]
 
 
 def project_root() -> Path | None:
