@@ -1,5 +1,6 @@
 """The image of the GraphRAG services, localhost/sparkctl-services:<version>: the commands that make its
-wheelhouse, build it from services/Containerfile with buildah, and hand it to containerd.
+wheelhouse and build it from services/Containerfile (with buildah, as the tests and services/README.md do, or
+with nerdctl and BuildKit into containerd's k8s.io namespace, as `graphrag deploy --build` does on the Spark).
 
 Each function returns a command (an argv) and runs nothing, so `sparkctl graphrag deploy --build` and the tests
 run the same commands. Nothing is downloaded while the image builds or runs: the wheelhouse, a directory of
