@@ -2,8 +2,8 @@
 wheelhouse and build it from services/Containerfile (with buildah, as the tests and services/README.md do, or
 with nerdctl and BuildKit into containerd's k8s.io namespace, as `graphrag deploy --build` does on the Spark).
 
-Each function returns a command (an argv) and runs nothing, so `sparkctl graphrag deploy --build` and the tests
-run the same commands. Nothing is downloaded while the image builds or runs: the wheelhouse, a directory of
+The *_command functions return an argv and run nothing, so `sparkctl graphrag deploy --build` and the tests
+run the same commands; make_build_context runs the wheelhouse's. Nothing is downloaded while the image builds or runs: the wheelhouse, a directory of
 wheels in the build context, is made beforehand on a machine that reaches PyPI, and the Containerfile installs
 from it with `pip install --no-index`; an air-gapped Spark gets the wheelhouse carried over.
 
