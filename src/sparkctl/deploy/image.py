@@ -3,9 +3,10 @@ wheelhouse and build it from services/Containerfile (with buildah, as the tests 
 with nerdctl and BuildKit into containerd's k8s.io namespace, as `graphrag deploy --build` does on the Spark).
 
 The *_command functions return an argv and run nothing, so `sparkctl graphrag deploy --build` and the tests
-run the same commands; make_build_context runs the wheelhouse's. Nothing is downloaded while the image builds or runs: the wheelhouse, a directory of
-wheels in the build context, is made beforehand on a machine that reaches PyPI, and the Containerfile installs
-from it with `pip install --no-index`; an air-gapped Spark gets the wheelhouse carried over.
+run the same commands; make_build_context runs the wheelhouse's. Nothing is downloaded while the image builds
+or runs: the wheelhouse, a directory of wheels in the build context, is made beforehand on a machine that
+reaches PyPI, and the Containerfile installs from it with `pip install --no-index`; an air-gapped Spark gets
+the wheelhouse carried over.
 
 The wheelhouse is made for the Python of the image, not for the one running sparkctl, which may be another
 version or machine. pip evaluates environment markers with the interpreter that runs it (redis needs
