@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError
 
 from sparkctl.catalog import UnknownModel
 from sparkctl.services.orchestrator.auth import Caller, authenticate, request_workspace, require_workspace
@@ -29,6 +29,8 @@ FORWARDED = (
 """The request fields a backend gets; anything else a client sends is ignored."""
 _NO_BUFFERING = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 SESSION_ID = re.compile(r"^[A-Za-z0-9_.:@-]{1,128}$")
+MAX_DEPTH = 64
+"""How deep a chat request's JSON may nest (tool schemas included)."""
 
 
 class ChatMessage(BaseModel):
@@ -39,14 +41,25 @@ class ChatMessage(BaseModel):
 
 
 class ChatRequest(BaseModel):
+    """The fields sparkctl reads or forwards, typed as OpenAI's API types them: a wrong type is a 400 here,
+    never a surprise for the backend."""
+
     model_config = ConfigDict(extra="ignore")
 
     model: str = Field(min_length=1, max_length=200)
     messages: list[ChatMessage] = Field(min_length=1)
-    stream: bool = False
+    stream: StrictBool = False
     tools: list[Any] | None = None
-    user: str | None = None
+    user: str | None = Field(default=None, max_length=256)
     stream_options: dict[str, Any] | None = None
+    temperature: float | None = Field(default=None, ge=0, le=2, strict=True)
+    top_p: float | None = Field(default=None, ge=0, le=1, strict=True)
+    max_tokens: int | None = Field(default=None, ge=1, strict=True)
+    max_completion_tokens: int | None = Field(default=None, ge=1, strict=True)
+    n: int | None = Field(default=None, ge=1, le=8, strict=True)
+    presence_penalty: float | None = Field(default=None, ge=-2, le=2, strict=True)
+    frequency_penalty: float | None = Field(default=None, ge=-2, le=2, strict=True)
+    seed: int | None = Field(default=None, strict=True)
 
 
 async def _read(request: Request, limit: int) -> bytes:
@@ -62,10 +75,13 @@ async def _read(request: Request, limit: int) -> bytes:
 async def _body(request: Request) -> tuple[ChatRequest, dict[str, Any]]:
     try:
         raw = json.loads(await _read(request, request.app.state.settings.max_chat_bytes))
+    except RecursionError:
+        raise ApiError(400, f"the request body nests deeper than {MAX_DEPTH} levels", "invalid_json") from None
     except ValueError:
         raise ApiError(400, "the request body is not valid JSON", "invalid_json") from None
     if not isinstance(raw, dict):
         raise ApiError(400, "the request body must be a JSON object", "invalid_request")
+    check_json(raw)
     try:
         parsed = ChatRequest.model_validate(raw)
     except ValidationError as exc:
@@ -75,13 +91,40 @@ async def _body(request: Request) -> tuple[ChatRequest, dict[str, Any]]:
     return parsed, raw
 
 
+def check_json(document: Any) -> None:
+    """400 for what JSON allows but nothing downstream can store or send: nesting deeper than MAX_DEPTH, and
+    strings that are not Unicode text (a lone surrogate such as "\\ud800")."""
+    pending: list[tuple[Any, int]] = [(document, 1)]
+    while pending:
+        value, depth = pending.pop()
+        if depth > MAX_DEPTH:
+            raise ApiError(400, f"the request body nests deeper than {MAX_DEPTH} levels", "invalid_json")
+        if isinstance(value, str):
+            _text(value)
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                _text(key)
+                pending.append((item, depth + 1))
+        elif isinstance(value, list):
+            pending.extend((item, depth + 1) for item in value)
+
+
+def _text(value: str) -> None:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ApiError(400, "the request body holds a string that is not Unicode text", "invalid_unicode") from None
+
+
+def valid_session_id(value: str) -> str:
+    if not SESSION_ID.match(value):
+        raise ApiError(400, "a session id is 1 to 128 letters, digits or . _ : @ -", "invalid_session_id")
+    return value
+
+
 def _session(request: Request, chat: ChatRequest) -> str:
-    given = request.headers.get("x-session-id") or chat.user
-    if given is None:
-        return uuid.uuid4().hex
-    if not SESSION_ID.match(given):
-        raise ApiError(400, "X-Session-Id must be 1 to 128 letters, digits or . _ : @ -", "invalid_session_id")
-    return given
+    given = request.headers.get("x-session-id") or chat.user or None
+    return uuid.uuid4().hex if given is None else valid_session_id(given)
 
 
 @router.post("/v1/chat/completions")

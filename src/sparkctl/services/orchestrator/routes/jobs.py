@@ -8,7 +8,7 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 
 from sparkctl.services.common import jobs
@@ -25,12 +25,15 @@ EVENT_KEEPALIVE_SECONDS = 15.0
 
 @router.get("/v1/jobs")
 async def list_jobs(
+    request: Request,
     workspace: str | None = Query(default=None),
     status: jobs.JobStatus | None = Query(default=None),
     limit: int = Query(default=50, ge=1, le=500),
     caller: Caller = Depends(authenticate),
     res: Resources = Depends(resources),
 ) -> dict[str, Any]:
+    """The jobs of ?workspace=, else of the X-Workspace header, else of every workspace the key may see."""
+    workspace = workspace or request.headers.get("x-workspace")
     if workspace is not None:
         try:
             workspace = validate_workspace(workspace)

@@ -12,6 +12,7 @@ from sparkctl.services.orchestrator.errors import ApiError
 from sparkctl.services.orchestrator.memory import sessions
 from sparkctl.services.orchestrator.memory.service import Memory
 from sparkctl.services.orchestrator.resources import Resources, resources, where
+from sparkctl.services.orchestrator.routes.chat import valid_session_id
 
 router = APIRouter(tags=["sessions"])
 
@@ -44,6 +45,7 @@ async def show_session(
     res: Resources = Depends(resources),
 ) -> dict[str, Any]:
     require_workspace(caller, workspace)
+    valid_session_id(session_id)
     async with res.pool.connection() as conn:
         info = await sessions.session_info(conn, workspace, session_id)
         if info is None:
@@ -60,6 +62,7 @@ async def delete_session(
     workspace: str = Depends(request_workspace),
 ) -> dict[str, Any]:
     require_workspace(caller, workspace)
+    valid_session_id(session_id)
     try:
         known = await _memory(request).forget(workspace, session_id)
     except httpx.HTTPError as exc:
