@@ -275,3 +275,18 @@ def test_the_llm_probe_knows_ollama_and_openai_compatible_servers(fake_llm: Fake
     assert llm_warning(f"{fake_llm.url}/v1", "llm") is None
     assert "--embedder hash" in (llm_warning(closed, "llm") or "")
     assert "work with the hash embedder" in (llm_warning(closed, "hash") or "")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root hands PostgreSQL to another user")
+def test_as_root_a_data_dir_closed_to_others_is_refused_and_not_opened(cli: Cli) -> None:
+    closed = cli.root / "closed"
+    closed.mkdir(mode=0o700)
+    closed.chmod(0o700)
+
+    port = str(free_port())
+    result = cli.run("local", "up", "-d", "--embedder", "hash", "--port", port, "--data-dir", str(closed / "data"))
+
+    assert result.returncode == 1
+    assert f"cannot reach {closed / 'data' / 'postgres'}" in result.stderr
+    assert f"{closed} is closed to other users" in result.stderr
+    assert closed.stat().st_mode & 0o777 == 0o700, "sparkctl never opens a folder for PostgreSQL"

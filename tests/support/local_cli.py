@@ -100,6 +100,7 @@ def cli(tmp_path: Path) -> Iterator[Cli]:
     """The data directory lies outside pytest's own temporary root, which every new pytest session makes 0o700:
     as root, PostgreSQL runs as another user and must be able to reach its data."""
     outside = Path(tempfile.mkdtemp(prefix="sparkctl-local-test-"))
+    outside.chmod(0o755)
     runner = Cli(tmp_path, outside / "data")
     try:
         yield runner

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -11,11 +14,16 @@ from sparkctl.local.servers import EmbeddedServer, nats, postgres, redis
 
 
 @pytest.fixture(scope="session")
-def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedServer]:
-    server = postgres(tmp_path_factory.mktemp("postgres"), free_port(), durable=False)
+def postgres_server() -> Iterator[EmbeddedServer]:
+    """In a folder of its own outside pytest's temporary root (which is closed to other users): as root,
+    PostgreSQL runs as another user, who must reach its data."""
+    folder = Path(tempfile.mkdtemp(prefix="sparkctl-test-postgres-"))
+    folder.chmod(0o755)
+    server = postgres(folder, free_port(), durable=False)
     server.process.start()
     yield server
     server.process.stop()
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -27,7 +27,11 @@ app = sub_app("Run the GraphRAG stack on this machine, no cluster needed.")
 
 DataDir = Annotated[
     Path | None,
-    typer.Option("--data-dir", help="Where data lives (default ~/.local/share/sparkctl/local).", file_okay=False),
+    typer.Option(
+        "--data-dir",
+        help="Where data lives (default ~/.local/share/sparkctl/local; as root, /var/lib/sparkctl/local).",
+        file_okay=False,
+    ),
 ]
 
 

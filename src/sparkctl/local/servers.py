@@ -11,6 +11,7 @@ import os
 import secrets
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import warnings
@@ -101,17 +102,30 @@ def _pgserver_dir() -> Path:
     return Path(next(iter(spec.submodule_search_locations)))
 
 
+def check_reachable(pgdata: Path, user: str) -> None:
+    """As root, PostgreSQL runs as `user`, which must be able to pass through every folder above its data;
+    sparkctl never opens a folder such as /root to everyone for it, it says which one blocks."""
+    for folder in pgdata.absolute().parents:
+        if not folder.stat().st_mode & stat.S_IXOTH:
+            raise ProcessError(
+                f"PostgreSQL runs as {user} and cannot reach {pgdata}: {folder} is closed to other users "
+                f"({stat.filemode(folder.stat().st_mode)})",
+                hint="Give `sparkctl local up` a --data-dir other users can reach (as root the default is "
+                "/var/lib/sparkctl/local), or open that folder with chmod o+x.",
+            )
+
+
 def _init_postgres(bin_dir: Path, pgdata: Path, password: str, user: str | None) -> None:
     if (pgdata / "PG_VERSION").is_file():
         return
     if user is not None:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
-            from pgserver.utils import ensure_folder_permissions, ensure_prefix_permissions, ensure_user_exists
+            from pgserver.utils import ensure_folder_permissions, ensure_user_exists
 
         ensure_user_exists(user)
         pgdata.mkdir(parents=True, exist_ok=True, mode=0o700)
-        ensure_prefix_permissions(pgdata)
+        check_reachable(pgdata, user)
         ensure_folder_permissions(bin_dir, 0o055)
         ensure_folder_permissions(bin_dir.parent / "lib", 0o044)
     pgdata.mkdir(parents=True, exist_ok=True, mode=0o700)

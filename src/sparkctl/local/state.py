@@ -187,7 +187,13 @@ def running_endpoint(path: Path | None = None) -> str | None:
     return state.endpoint if orchestrator is not None and orchestrator.alive else None
 
 
+ROOT_DATA_DIR = Path("/var/lib/sparkctl/local")
+"""As root, where the local stack's data goes: reachable by PostgreSQL's own user without opening /root."""
+
+
 def default_data_dir() -> Path:
+    if os.geteuid() == 0 and not os.environ.get("XDG_DATA_HOME"):
+        return ROOT_DATA_DIR
     return paths.data_dir() / "local"
 
 
