@@ -3,6 +3,7 @@
 from support.fake_kube import fake_kube  # noqa: F401
 from support.fake_llm import fake_llm, fake_llm_server  # noqa: F401
 from support.helm import helm_binary  # noqa: F401
+from support.llama_server import llama_server  # noqa: F401
 from support.local_cli import cli  # noqa: F401
 from support.opencode import opencode_binary  # noqa: F401
 from support.orchestrator import start_orchestrator  # noqa: F401

@@ -222,7 +222,7 @@ class LlmClient:
         else:
             body = await self._post_json("/embeddings", {"model": model, "input": list(texts)})
             rows = sorted(_field(body, ("data",), self.url), key=lambda row: row.get("index", 0))
-            vectors = [row["embedding"] for row in rows]
+            vectors = [_pooled(row["embedding"]) for row in rows]
         matrix = np.asarray(vectors, dtype=np.float32)
         if matrix.ndim != 2 or matrix.shape[0] != len(texts):
             raise LlmFailed(
@@ -372,3 +372,11 @@ def _field(body: Any, path: tuple[str | int, ...], url: str) -> Any:
     except (KeyError, IndexError, TypeError):
         raise LlmFailed(f"LLM backend {url} answered without {'.'.join(str(k) for k in path)}", url=url) from None
     return value
+
+
+def _pooled(embedding: Any) -> Any:
+    """One vector per text. A server without pooling (llama-cpp-python's, for one) answers a vector per token:
+    their mean is the text's."""
+    if embedding and isinstance(embedding[0], list):
+        return np.asarray(embedding, dtype=np.float32).mean(axis=0)
+    return embedding

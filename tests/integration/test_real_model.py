@@ -1,0 +1,56 @@
+"""The stack's model client and the orchestrator against a real OpenAI-compatible server on CPU: llama-cpp-python
+with SmolLM2-135M (tests/support/llama_server.py). Its answers are real, so these tests check shapes and flow;
+exact answers are the LLM double's job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import numpy as np
+import pytest
+
+from sparkctl.services.common.llm import LlmClient, create_http_client
+from support.llama_server import EMBEDDING_DIMENSIONS, LlamaServer
+from support.orchestrator import Start, client
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
+
+
+def test_embeddings_have_the_models_own_size_one_per_text(llama_server: LlamaServer) -> None:
+    async def embed() -> np.ndarray:
+        async with create_http_client(60) as http:
+            return await LlmClient(llama_server.url, http).embed("smollm2", ["def parse(text): ...", "a README"])
+
+    vectors = asyncio.run(embed())
+
+    assert vectors.shape == (2, EMBEDDING_DIMENSIONS), "a vector per token from the server, pooled per text"
+    assert not np.allclose(vectors[0], vectors[1])
+
+
+def test_the_orchestrator_streams_a_real_models_answer(llama_server: LlamaServer, start_orchestrator: Start) -> None:
+    url = start_orchestrator(llm_url=llama_server.url, memory=False)
+
+    stream = client(url).chat.completions.create(
+        model="coding", messages=[{"role": "user", "content": "Name one colour."}], stream=True, max_tokens=20
+    )
+    pieces = [chunk.choices[0].delta.content or "" for chunk in stream if chunk.choices]
+
+    assert len(pieces) > 1, "streamed in several chunks"
+    assert "".join(pieces).strip()
+
+
+def test_a_context_overflow_is_the_models_400_not_a_retry(llama_server: LlamaServer, start_orchestrator: Start) -> None:
+    url = start_orchestrator(llm_url=llama_server.url, memory=False)
+    too_long = "word " * 20000
+
+    response = httpx.post(
+        f"{url}/v1/chat/completions",
+        json={"model": "coding", "messages": [{"role": "user", "content": too_long}], "max_tokens": 5},
+        headers={"Authorization": "Bearer admin-key"},
+        timeout=120,
+    )
+
+    assert 400 <= response.status_code < 500, response.text
+    assert response.json()["error"]["message"]
