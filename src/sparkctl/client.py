@@ -181,8 +181,26 @@ class OrchestratorClient:
     def job(self, job_id: str) -> dict[str, Any]:
         return dict(self._request("GET", f"/v1/jobs/{job_id}"))
 
-    def jobs(self, *, workspace: str | None = None, status: str | None = None) -> list[dict[str, Any]]:
-        params = {key: value for key, value in (("workspace", workspace), ("status", status)) if value}
+    def find_job(self, id_or_prefix: str) -> dict[str, Any]:
+        """A job by its id or by the start of it, as `jobs list` shows it (8 characters)."""
+        wanted = id_or_prefix.strip().lower()
+        if len(wanted) == 36:
+            return self.job(wanted)
+        found = [job for job in self.jobs(limit=500) if job["id"].startswith(wanted)] if wanted else []
+        if len(found) == 1:
+            return found[0]
+        if not found:
+            raise SparkctlError(f"no job's id starts with {id_or_prefix!r}", hint="`sparkctl jobs list` shows them.")
+        ids = ", ".join(job["id"][:12] for job in found[:5])
+        raise SparkctlError(
+            f"{id_or_prefix!r} is the start of {len(found)} jobs' ids ({ids})", hint="Give more of the id."
+        )
+
+    def jobs(
+        self, *, workspace: str | None = None, status: str | None = None, limit: int | None = None
+    ) -> list[dict[str, Any]]:
+        given = (("workspace", workspace), ("status", status), ("limit", limit))
+        params = {key: value for key, value in given if value}
         return list(self._request("GET", "/v1/jobs", params=params)["data"])
 
     def follow_job(self, job_id: str) -> Iterator[dict[str, Any]]:

@@ -75,3 +75,17 @@ def test_an_unreachable_orchestrator_says_where_the_endpoint_came_from() -> None
     assert first.startswith("Error: cannot reach the orchestrator at http://127.0.0.1:")
     assert "came from $SPARKCTL_ENDPOINT" in hint
     assert "Traceback" not in result.output
+
+
+def test_jobs_show_takes_the_short_id_jobs_list_prints(orchestrator: str) -> None:
+    job_id = queue_document(orchestrator, "notes.md")
+    env = {"SPARKCTL_ENDPOINT": orchestrator, "SPARKCTL_API_KEY": "secret", "COLUMNS": "200"}
+
+    shown = runner.invoke(app, ["jobs", "show", job_id[:8]], env=env)
+    unknown = runner.invoke(app, ["jobs", "show", "ffffffff"], env=env)
+
+    assert shown.exit_code == 0, shown.output
+    assert f"{job_id}  document 'notes.md'" in shown.stdout
+    assert unknown.exit_code == 1
+    assert "no job's id starts with 'ffffffff'" in unknown.stderr
+    assert "valid UUID" not in unknown.stderr

@@ -50,14 +50,14 @@ def list_jobs(
 @app.command()
 def show(
     ctx: typer.Context,
-    job_id: Annotated[str, typer.Argument(help="The job's id.")],
+    job_id: Annotated[str, typer.Argument(help="The job's id, or its start as `jobs list` shows it.", metavar="ID")],
     endpoint: Endpoint = None,
     api_key: ApiKey = None,
 ) -> None:
     """Show one job: state, counters, skipped files and errors."""
     state = app_context(ctx)
     with state.client(endpoint, api_key) as client:
-        job = client.job(job_id)
+        job = client.find_job(job_id)
     if state.json:
         print_json(job)
         return
