@@ -284,6 +284,12 @@ class OrchestratorClient:
         return _json(response)
 
     def _unreachable(self, exc: Exception) -> ApiRequestError:
+        if self.endpoint.origin == CLUSTER_ORIGIN:
+            return ApiRequestError(
+                f"no local stack is running, and no cluster answers at {self.endpoint.url} ({type(exc).__name__})",
+                hint="Start one on this machine with `sparkctl local up`, or name the Spark with --host "
+                "(or the orchestrator with --endpoint).",
+            )
         return ApiRequestError(
             f"cannot reach the orchestrator at {self.endpoint.url} ({type(exc).__name__})",
             hint=f"The endpoint came from {self.endpoint.origin}. Start the stack (sparkctl local up) "

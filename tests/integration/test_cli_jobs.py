@@ -15,6 +15,7 @@ from sparkctl.local.servers import EmbeddedServer
 from sparkctl.services.orchestrator.app import create_app
 from sparkctl.services.orchestrator.settings import OrchestratorSettings
 from support.asgi import serving
+from support.local_cli import Cli
 
 pytestmark = pytest.mark.integration
 runner = CliRunner()
@@ -89,3 +90,12 @@ def test_jobs_show_takes_the_short_id_jobs_list_prints(orchestrator: str) -> Non
     assert unknown.exit_code == 1
     assert "no job's id starts with 'ffffffff'" in unknown.stderr
     assert "valid UUID" not in unknown.stderr
+
+
+def test_with_no_local_stack_and_no_cluster_it_says_so_and_how_to_start_one(cli: Cli) -> None:
+    result = cli.run("chat", "-m", "hello", env={"SPARKCTL_ENDPOINT": ""})
+
+    assert result.returncode == 1
+    first, hint = result.stderr.strip().splitlines()
+    assert first.startswith("Error: no local stack is running, and no cluster answers at http://127.0.0.1:31800")
+    assert "sparkctl local up" in hint
