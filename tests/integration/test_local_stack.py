@@ -290,3 +290,17 @@ def test_as_root_a_data_dir_closed_to_others_is_refused_and_not_opened(cli: Cli)
     assert f"cannot reach {closed / 'data' / 'postgres'}" in result.stderr
     assert f"{closed} is closed to other users" in result.stderr
     assert closed.stat().st_mode & 0o777 == 0o700, "sparkctl never opens a folder for PostgreSQL"
+
+
+def test_keys_from_the_environment_are_required_and_said_so(cli: Cli, fake_llm: FakeLLM) -> None:
+    port = free_port()
+    started = cli.up(port=port, llm_url=fake_llm.url, env={"SPARKCTL_API_KEYS": "env-key"})
+    assert started.returncode == 0, started.stderr
+
+    status = cli.status()
+    refused = httpx.get(f"http://127.0.0.1:{port}/v1/models", timeout=10)
+    allowed = httpx.get(f"http://127.0.0.1:{port}/v1/models", headers={"Authorization": "Bearer env-key"}, timeout=10)
+
+    assert status["api_key"] is True
+    assert refused.status_code == 401
+    assert allowed.status_code == 200

@@ -51,7 +51,12 @@ def up(
     embedder: Annotated[
         Embedder, typer.Option("--embedder", help="llm (the embed model) or hash (offline, lower quality).")
     ] = Embedder.llm,
-    api_key: Annotated[str | None, typer.Option("--api-key", help="Require this API key.")] = None,
+    api_key: Annotated[
+        str | None,
+        typer.Option(
+            "--api-key", envvar="SPARKCTL_API_KEYS", help="Require this API key (or the orchestrator's key entries)."
+        ),
+    ] = None,
     detach: Annotated[bool, typer.Option("--detach", "-d", help="Return once ready; run in the background.")] = False,
 ) -> None:
     """Start PostgreSQL, Redis, NATS and the GraphRAG services."""
