@@ -83,9 +83,17 @@ class WorkerThread:
 
 @contextmanager
 def services(
-    database_url: str, nats_url: str, redis_url: str, llm_url: str, data_dir: Path, *, worker: bool = True
+    database_url: str,
+    nats_url: str,
+    redis_url: str,
+    llm_url: str,
+    data_dir: Path,
+    *,
+    worker: bool = True,
+    **lightrag: Any,
 ) -> Iterator[Stack]:
-    """The four services on free ports; without `worker`, a test runs its own WorkerThreads."""
+    """The four services on free ports; without `worker`, a test runs its own WorkerThreads. `lightrag` changes
+    LightRAG's settings (prose extraction, a real embedder)."""
     from sparkctl.services.lightrag.app import create_app as lightrag_app
     from sparkctl.services.lightrag.settings import LightragSettings
     from sparkctl.services.orchestrator.app import create_app as orchestrator_app
@@ -100,12 +108,15 @@ def services(
             serving(
                 lightrag_app(
                     LightragSettings(
-                        database_url=database_url,
-                        graph_storage="networkx",
-                        data_dir=data_dir / "lightrag",
-                        llm_url=llm_url,
-                        embedder="hash",
-                        prose_mode="chunks",
+                        **{
+                            "database_url": database_url,
+                            "graph_storage": "networkx",
+                            "data_dir": data_dir / "lightrag",
+                            "llm_url": llm_url,
+                            "embedder": "hash",
+                            "prose_mode": "chunks",
+                        }
+                        | lightrag
                     )
                 ),
                 ports["lightrag"],

@@ -58,6 +58,20 @@ class LlmFailed(LlmError):
     """The server answered with an error status or with something that is not an answer."""
 
 
+class LlmRefused(LlmFailed):
+    """The server answered that the request itself is wrong (a 4xx such as a context exceeded or an unknown
+    model), or answered embeddings of another size than models.toml says: the same request fails again, so it
+    is never retried."""
+
+
+class LlmWrongEmbeddings(LlmRefused):
+    """Embeddings of another size than models.toml says: the server runs another model than the catalog's."""
+
+
+PASSING_STATUSES = frozenset({408, 425, 429})
+"""4xx answers that say "not now" rather than "never": retried like 5xx."""
+
+
 def api_style(url: str) -> ApiStyle:
     """`openai` for a base URL ending in /v1, otherwise `ollama`."""
     return "openai" if url.rstrip("/").endswith("/v1") else "ollama"
@@ -340,7 +354,8 @@ class LlmClient:
             detail = _message_of(response.json())
         except ValueError:
             detail = response.text[:200]
-        return LlmFailed(
+        refused = 400 <= response.status_code < 500 and response.status_code not in PASSING_STATUSES
+        return (LlmRefused if refused else LlmFailed)(
             f"LLM backend {self.url} failed: HTTP {response.status_code}" + (f" ({detail})" if detail else ""),
             url=self.url,
         )

@@ -39,8 +39,24 @@ class ServiceClient:
         if response.status_code >= 500:
             raise ServiceUnavailable(f"{self.name} at {self.url} failed: {_reason(response)}")
         if response.status_code >= 400:
-            raise SparkctlError(f"{self.name} refused {path}: {_reason(response)}")
+            raise ServiceRefused(f"{self.name} refused {path}: {_reason(response)}", code=_code(response))
         return response.json()
+
+
+class ServiceRefused(SparkctlError):
+    """A service answered that this request is wrong (a 4xx); `code` is its error code, when it gave one."""
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _code(response: httpx.Response) -> str | None:
+    try:
+        error = response.json().get("error")
+    except (ValueError, AttributeError):
+        return None
+    return str(error["code"]) if isinstance(error, dict) and error.get("code") else None
 
 
 def _reason(response: httpx.Response) -> str:

@@ -19,7 +19,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from sparkctl.errors import SparkctlError
-from sparkctl.services.common.llm import LlmError, create_http_client
+from sparkctl.services.common.llm import LlmError, LlmRefused, LlmWrongEmbeddings, create_http_client
 from sparkctl.services.common.service_key import require_service_key
 from sparkctl.services.common.workspaces import InvalidWorkspace
 from sparkctl.services.lightrag import documents, graph, health, queries
@@ -70,6 +70,10 @@ def _status_of(error: SparkctlError) -> tuple[int, str, str]:
         return 400, "invalid_request_error", "invalid_payload"
     if isinstance(error, WorkspaceBusy):
         return 409, "conflict", "workspace_busy"
+    if isinstance(error, LlmWrongEmbeddings):
+        return 422, "invalid_request_error", "embedding_mismatch"
+    if isinstance(error, LlmRefused):
+        return 422, "invalid_request_error", "model_refused"
     if isinstance(error, LlmError):
         return 503, "backend_unavailable", "llm_unavailable"
     if isinstance(error, BackendUnavailable):

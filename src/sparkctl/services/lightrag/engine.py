@@ -7,6 +7,7 @@ it, and NetworkX keeps one GraphML file per workspace under data_dir. Nothing of
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import time
@@ -22,7 +23,7 @@ from lightrag.utils import EmbeddingFunc, TiktokenTokenizer, Tokenizer
 from sparkctl.catalog import load_catalog
 from sparkctl.errors import ConfigError
 from sparkctl.services.common.embedding import hash_embed
-from sparkctl.services.common.llm import ChatModel, LlmClient, LlmError, LlmFailed
+from sparkctl.services.common.llm import ChatModel, LlmClient, LlmError, LlmWrongEmbeddings
 from sparkctl.services.lightrag.backends import parse_database_url
 from sparkctl.services.lightrag.settings import LightragSettings
 
@@ -209,20 +210,60 @@ async def _recorded_stream(deltas: AsyncIterator[str], failures: ModelFailures) 
         raise
 
 
+class EmbedderCheck:
+    """One short embedding, before the first real batch, to learn the server's vector size: a server running
+    another model than the catalog's is refused at once, and every later call fails without asking it again
+    (instead of hundreds of concurrent batches each finding out on a slow server)."""
+
+    def __init__(self, models: Models) -> None:
+        self.models = models
+        self.checked = False
+        self.wrong: LlmWrongEmbeddings | None = None
+        self._lock = asyncio.Lock()
+
+    async def ensure(self) -> None:
+        if self.checked:
+            return
+        async with self._lock:
+            if self.wrong is not None:
+                raise self.wrong
+            if self.checked:
+                return
+            embedder = self.models.embedder
+            assert embedder is not None
+            vectors = await embedder.embed(self.models.embed_name, ["the size of a vector"])
+            self.wrong = self.mismatch(vectors)
+            if self.wrong is not None:
+                raise self.wrong
+            self.checked = True
+
+    def mismatch(self, vectors: np.ndarray) -> LlmWrongEmbeddings | None:
+        models = self.models
+        if vectors.shape[1] == models.dimensions:
+            return None
+        assert models.embedder is not None
+        return LlmWrongEmbeddings(
+            f"LLM backend {models.embedder.url} returned {vectors.shape[1]}-dimensional embeddings "
+            f"from {models.embed_name}; models.toml says {models.dimensions}",
+            hint="Point SPARKCTL_EMBED_URL at a server running the catalog's embed model, or give models.toml that "
+            "model's dimensions.",
+            url=models.embedder.url,
+        )
+
+
 def embedding_function(models: Models, failures: ModelFailures) -> EmbeddingFunc:
     """LightRAG's `embedding_func`: the catalog's embed model, or the hash embedder, at the catalog's size."""
+    check = EmbedderCheck(models)
 
     async def embed(texts: list[str]) -> np.ndarray:
         if models.embedder is None:
             return hash_embed(list(texts), models.dimensions)
         try:
+            await check.ensure()
             vectors = await models.embedder.embed(models.embed_name, texts)
-            if vectors.shape[1] != models.dimensions:
-                raise LlmFailed(
-                    f"LLM backend {models.embedder.url} returned {vectors.shape[1]}-dimensional embeddings "
-                    f"from {models.embed_name}; models.toml says {models.dimensions}",
-                    url=models.embedder.url,
-                )
+            wrong = check.mismatch(vectors)
+            if wrong is not None:
+                raise wrong
         except LlmError as error:
             failures.record(error)
             raise

@@ -22,7 +22,7 @@ from sparkctl.errors import SparkctlError
 from sparkctl.services.common import files as file_index
 from sparkctl.services.common import jobs
 from sparkctl.services.common.parsed import ParsedFile
-from sparkctl.services.common.remote import LightragClient, PreprocessorClient
+from sparkctl.services.common.remote import LightragClient, PreprocessorClient, ServiceRefused
 from sparkctl.services.preprocessor.parse import custom_kg, link
 from sparkctl.services.worker.archive import ArchiveLimits, extract_archive
 from sparkctl.services.worker.settings import WorkerSettings
@@ -159,9 +159,16 @@ class IngestPipeline:
             progress.chunks += len(kg["chunks"])
         for item in prose:
             text = "\n\n".join(chunk.content for chunk in item.chunks).strip()
-            if text:
+            if not text:
+                continue
+            try:
                 await self.lightrag.insert_text(job.workspace, text, item.path)
-                progress.chunks += len(item.chunks)
+            except ServiceRefused as refused:
+                if refused.code != "model_refused":
+                    raise
+                progress.skipped.append((item.path, f"extraction failed: {refused.message}"))
+                continue
+            progress.chunks += len(item.chunks)
 
     async def _save(self, job: jobs.Job, progress: Progress, status: jobs.JobStatus | None = None) -> None:
         reasons = Counter(reason.split(":", 1)[0] for _, reason in progress.skipped)
