@@ -20,6 +20,7 @@ from sparkctl.local.process import free_port
 from sparkctl.local.stack import llm_warning, prepare_data_dir
 from sparkctl.local.state import ORDER, read_state
 from support.fake_llm import FakeLLM
+from support.llama_server import LlamaServer
 from support.local_cli import Cli, processes_writing_to, wait_until_gone
 
 pytestmark = pytest.mark.integration
@@ -304,3 +305,16 @@ def test_keys_from_the_environment_are_required_and_said_so(cli: Cli, fake_llm: 
     assert status["api_key"] is True
     assert refused.status_code == 401
     assert allowed.status_code == 200
+
+
+def test_up_refuses_an_embedder_of_another_size_than_the_catalogs(cli: Cli, llama_server: LlamaServer) -> None:
+    result = cli.run(
+        "local", "up", "-d", "--embedder", "llm", "--port", str(free_port()),
+        "--data-dir", str(cli.data_dir), "--llm-url", llama_server.url,
+    )  # fmt: skip
+
+    assert result.returncode == 1, result.stdout
+    assert "returned 576-dimensional embeddings from qwen3-embedding:0.6b; models.toml says 1024" in result.stderr
+    assert "--embedder hash" in result.stderr
+    assert not cli.state_file.exists()
+    assert wait_until_gone(processes_writing_to(cli.data_dir), timeout=5) == []

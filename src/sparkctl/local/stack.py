@@ -19,6 +19,7 @@ from pathlib import Path
 
 import httpx
 
+from sparkctl.catalog import Catalog, load_catalog
 from sparkctl.errors import ConfigError, PortInUse, ProcessError
 from sparkctl.local.process import ManagedProcess, ensure_port_free, free_port, start_ticks
 from sparkctl.local.servers import nats, postgres, redis
@@ -84,6 +85,34 @@ def llm_warning(url: str, embedder: str) -> str | None:
     )
 
 
+def check_embedder(url: str, catalog: Catalog) -> None:
+    """One short embedding from the catalog's embed model at `url`: ProcessError when its vectors are not the
+    size models.toml says (every ingest would fail); nothing when the server does not answer (warned apart)."""
+    import asyncio
+
+    from sparkctl.services.common.llm import LlmClient, LlmError, create_http_client
+
+    embed = catalog.by_role("embed")
+    if not embed or not llm_reachable(url):
+        return
+
+    async def size() -> int:
+        async with create_http_client(30) as http:
+            return int((await LlmClient(url, http).embed(embed[0].pull_ref, ["the size of a vector"])).shape[1])
+
+    try:
+        found = asyncio.run(size())
+    except LlmError:
+        return
+    if found != embed[0].dimensions:
+        raise ProcessError(
+            f"the model server at {url} returned {found}-dimensional embeddings from {embed[0].pull_ref}; "
+            f"models.toml says {embed[0].dimensions}",
+            hint="Serve the catalog's embed model there (--llm-url), give models.toml that model's dimensions "
+            "(--models), or use --embedder hash.",
+        )
+
+
 class LocalStack:
     """One `sparkctl local up`: claim the state file, start every process, report, stop."""
 
@@ -132,6 +161,8 @@ class LocalStack:
         with ThreadPoolExecutor(max_workers=len(SERVICES)) as pool:
             llm = pool.submit(llm_warning, self.options.llm_url, self.options.embedder)
             try:
+                if self.options.embedder == "llm":
+                    check_embedder(self.options.llm_url, load_catalog())
                 for name in SERVERS:
                     self._start_one(name)
                 self._start_together(pool, SERVICES[:-1])
