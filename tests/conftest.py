@@ -7,6 +7,14 @@ from support.llama_server import llama_server  # noqa: F401
 from support.local_cli import cli  # noqa: F401
 from support.opencode import opencode_binary  # noqa: F401
 from support.orchestrator import start_orchestrator  # noqa: F401
-from support.servers import database_url, nats_server, nats_url, postgres_server, redis_server, running  # noqa: F401
+from support.servers import (  # noqa: F401
+    database_url,
+    nats_server,
+    nats_url,
+    postgres_dir,
+    postgres_server,
+    redis_server,
+    running,
+)
 from support.sshd import sshd_server  # noqa: F401
 from support.stack import graphrag_stack  # noqa: F401

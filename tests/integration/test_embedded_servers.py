@@ -101,15 +101,15 @@ def test_a_process_that_never_gets_ready_is_stopped_after_its_timeout(tmp_path: 
     assert not process.running
 
 
-def test_postgres_data_dir_is_reused_with_the_same_password(tmp_path: Path) -> None:
+def test_postgres_data_dir_is_reused_with_the_same_password(postgres_dir: Path) -> None:
     import psycopg
 
-    first = postgres(tmp_path, free_port(), durable=False)
+    first = postgres(postgres_dir, free_port(), durable=False)
     first.process.start()
     with psycopg.connect(first.url, autocommit=True) as conn:
         conn.execute("CREATE TABLE kept (x int)")
     first.process.stop()
-    again = postgres(tmp_path, free_port(), durable=False)
+    again = postgres(postgres_dir, free_port(), durable=False)
     again.process.start()
     with psycopg.connect(again.url) as conn:
         assert conn.execute("SELECT count(*) FROM kept").fetchone() == (0,)

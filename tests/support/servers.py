@@ -13,12 +13,24 @@ from sparkctl.local.process import free_port
 from sparkctl.local.servers import EmbeddedServer, nats, postgres, redis
 
 
+@pytest.fixture
+def postgres_dir() -> Iterator[Path]:
+    """A folder for PostgreSQL's data outside pytest's temporary root, which is closed to other users: as root,
+    PostgreSQL runs as another user, who must reach its data."""
+    folder = reachable_folder("sparkctl-test-postgres-")
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def reachable_folder(prefix: str) -> Path:
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    folder.chmod(0o755)
+    return folder
+
+
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[EmbeddedServer]:
-    """In a folder of its own outside pytest's temporary root (which is closed to other users): as root,
-    PostgreSQL runs as another user, who must reach its data."""
-    folder = Path(tempfile.mkdtemp(prefix="sparkctl-test-postgres-"))
-    folder.chmod(0o755)
+    folder = reachable_folder("sparkctl-test-postgres-")
     server = postgres(folder, free_port(), durable=False)
     server.process.start()
     yield server
