@@ -64,3 +64,16 @@ def test_a_wrong_embedder_fails_the_job_at_once_saying_so(
     assert "returned 576-dimensional embeddings" in final["error"]
     assert "models.toml says 1024" in final["error"]
     assert time.monotonic() - started < 60
+
+
+def test_extraction_requests_carry_a_max_tokens_within_the_extract_models_context(
+    database_url: str, nats_url: str, redis_server: EmbeddedServer, fake_llm: FakeLLM, tmp_path: Path
+) -> None:
+    with services(database_url, nats_url, redis_server.url, fake_llm.url, tmp_path, prose_mode="extract") as stack:
+        final = ingest(stack, httpx_source_tarball(extra={"README.md": README}), "bounded-output")
+
+    assert final["status"] == "completed", final
+    bodies = [request.body for request in fake_llm.chat_requests()]
+    assert bodies, "the README went through extraction"
+    limits = [body.get("max_tokens") or (body.get("options") or {}).get("num_predict") for body in bodies]
+    assert all(isinstance(limit, int) and 256 <= limit < 32768 for limit in limits), limits

@@ -23,7 +23,7 @@ from lightrag.utils import EmbeddingFunc, TiktokenTokenizer, Tokenizer
 from sparkctl.catalog import load_catalog
 from sparkctl.errors import ConfigError
 from sparkctl.services.common.embedding import hash_embed
-from sparkctl.services.common.llm import ChatModel, LlmClient, LlmError, LlmWrongEmbeddings
+from sparkctl.services.common.llm import ChatModel, LlmClient, LlmError, LlmRefused, LlmWrongEmbeddings
 from sparkctl.services.lightrag.backends import parse_database_url
 from sparkctl.services.lightrag.settings import LightragSettings
 
@@ -170,6 +170,32 @@ class Workspace:
         await self.rag.finalize_storages()
 
 
+PROMPT_MARGIN = 1.25
+"""The offline tokenizer counts tokens of another vocabulary than the model's: a quarter more, to be safe."""
+TEMPLATE_TOKENS = 64
+"""What a chat template adds around the messages."""
+MIN_OUTPUT_TOKENS = 256
+
+
+def output_budget(
+    model: ChatModel, messages: list[dict[str, Any]], tokenizer: Tokenizer, asked: int | None
+) -> int | None:
+    """The `max_tokens` of a request: what the prompt leaves of the model's context (and no more than asked).
+    A prompt that leaves too little is refused before it is sent: the server would refuse it too, later."""
+    if not model.context:
+        return asked
+    text = "\n".join(str(message.get("content") or "") for message in messages)
+    prompt = int(len(tokenizer.encode(text)) * PROMPT_MARGIN) + TEMPLATE_TOKENS
+    room = model.context - prompt
+    if room < MIN_OUTPUT_TOKENS:
+        raise LlmRefused(
+            f"a prompt of about {prompt} tokens leaves no room for an answer in {model.name}'s "
+            f"{model.context}-token context",
+            hint="Give the extract model a larger context in models.toml, or index the document as chunks.",
+        )
+    return room if asked is None else min(asked, room)
+
+
 def llm_function(models: Models, failures: ModelFailures) -> Callable[..., Awaitable[str | AsyncIterator[str]]]:
     """LightRAG's `llm_model_func`: the extract model, thinking off for every call LightRAG makes
     (extraction, summaries, keywords, answers), `<think>` blocks stripped."""
@@ -189,7 +215,12 @@ def llm_function(models: Models, failures: ModelFailures) -> Callable[..., Await
         messages += [*(history_messages or []), {"role": "user", "content": prompt}]
         if response_format is None and (keyword_extraction or entity_extraction):
             response_format = {"type": "json_object"}
-        options: dict[str, Any] = {"think": False, "max_tokens": max_tokens, "response_format": response_format}
+        try:
+            budget = output_budget(models.extract, messages, models.tokenizer, max_tokens)
+        except LlmRefused as refused:
+            failures.record(refused)
+            raise
+        options: dict[str, Any] = {"think": False, "max_tokens": budget, "response_format": response_format}
         if stream:
             return _recorded_stream(models.llm.stream_chat(models.extract, messages, **options), failures)
         try:
