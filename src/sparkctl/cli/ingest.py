@@ -92,7 +92,7 @@ def _pack(
     from sparkctl.pack import codebase_name, pack_directory
 
     name = codebase_name(folder)
-    with _progress(console, quiet, "{task.completed}/{task.total} files") as progress:
+    with _progress(console, quiet, "") as progress:
         task = progress.add_task(f"packing {name}", total=None)
 
         def show(event: PackProgress) -> None:
@@ -165,7 +165,7 @@ def _follow_all(
     client: OrchestratorClient, queued: list[dict[str, Any]], console: Console, quiet: bool
 ) -> list[dict[str, Any]]:
     finals: list[dict[str, Any]] = []
-    with _progress(console, quiet, "{task.completed}/{task.total} files  {task.fields[status]}") as progress:
+    with _progress(console, quiet, "{task.fields[status]}") as progress:
         for job in queued:
             task = progress.add_task(escape(job["source"]), total=None, status=job["status"])
             try:
@@ -255,10 +255,28 @@ def _progress(console: Console, quiet: bool, counter: str, *, transfer: bool = F
     )
 
     columns: list[Any] = [SpinnerColumn(), TextColumn("{task.description}"), BarColumn()]
-    columns += [DownloadColumn(), TransferSpeedColumn()] if transfer else [TextColumn(counter)]
+    columns += [DownloadColumn(), TransferSpeedColumn()] if transfer else [_files_column(), TextColumn(counter)]
     columns.append(TimeElapsedColumn())
     with Progress(*columns, console=console, disable=quiet) as progress:
         yield progress
+
+
+def files_count(completed: float, total: float | None) -> str:
+    """Files done against the total ("3/10 files"), or alone while the total is not known ("3 files")."""
+    done = int(completed)
+    return f"{done}/{int(total)} files" if total is not None else f"{done} files"
+
+
+def _files_column() -> Any:
+    """A rich progress column: the files counted so far, against the total once there is one."""
+    from rich.progress import ProgressColumn
+    from rich.text import Text
+
+    class FilesColumn(ProgressColumn):
+        def render(self, task: Any) -> Text:
+            return Text(files_count(task.completed, task.total))
+
+    return FilesColumn()
 
 
 def _reasons(counts: dict[str, int]) -> str:
