@@ -122,11 +122,22 @@ class ChatSession:
     model: str = "auto"
     workspace: str = "default"
     session_id: str | None = None
+    max_tokens: int | None = None
+    """The longest answer asked for; None leaves it to the model server."""
     history: list[dict[str, str]] = field(default_factory=list)
     last: ChatReply | None = None
 
     def __post_init__(self) -> None:
         _check_workspace(self.workspace)
+
+    def options(self) -> dict[str, Any]:
+        """What the client sends with each message of this conversation."""
+        return {
+            "model": self.model,
+            "workspace": self.workspace,
+            "session_id": self.session_id,
+            "max_tokens": self.max_tokens,
+        }
 
     def request(self, text: str) -> list[dict[str, Any]]:
         """The messages to send for `text`."""

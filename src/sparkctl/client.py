@@ -220,10 +220,16 @@ class OrchestratorClient:
             raise self._unreachable(exc) from exc
 
     def chat(
-        self, messages: list[dict[str, Any]], *, model: str, workspace: str, session_id: str | None = None
+        self,
+        messages: list[dict[str, Any]],
+        *,
+        model: str,
+        workspace: str,
+        session_id: str | None = None,
+        max_tokens: int | None = None,
     ) -> ChatReply:
         """One answer, whole."""
-        body = {"model": model, "messages": messages, "stream": False}
+        body = _chat_body(model, messages, stream=False, max_tokens=max_tokens)
         try:
             response = self._http.post(
                 "/v1/chat/completions", json=body, headers=_chat_headers(workspace, session_id), timeout=_CHAT_TIMEOUT
@@ -244,10 +250,16 @@ class OrchestratorClient:
 
     @contextmanager
     def stream_chat(
-        self, messages: list[dict[str, Any]], *, model: str, workspace: str, session_id: str | None = None
+        self,
+        messages: list[dict[str, Any]],
+        *,
+        model: str,
+        workspace: str,
+        session_id: str | None = None,
+        max_tokens: int | None = None,
     ) -> Iterator[ChatStream]:
         """The answer as it streams; leaving the block early (Ctrl-C) closes the connection, which ends it."""
-        body = {"model": model, "messages": messages, "stream": True, "stream_options": {"include_usage": True}}
+        body = _chat_body(model, messages, stream=True, max_tokens=max_tokens)
         headers = _chat_headers(workspace, session_id)
         try:
             with self._http.stream(
@@ -352,6 +364,15 @@ def _reader(data: bytes, on_sent: Callable[[int], None] | None) -> IO[bytes]:
 
 def _workspace(workspace: str) -> dict[str, str]:
     return {"X-Workspace": workspace}
+
+
+def _chat_body(model: str, messages: list[dict[str, Any]], *, stream: bool, max_tokens: int | None) -> dict[str, Any]:
+    body: dict[str, Any] = {"model": model, "messages": messages, "stream": stream}
+    if stream:
+        body["stream_options"] = {"include_usage": True}
+    if max_tokens is not None:
+        body["max_tokens"] = max_tokens
+    return body
 
 
 def _chat_headers(workspace: str, session_id: str | None) -> dict[str, str]:

@@ -296,3 +296,12 @@ def wait_for_stored_messages(stack: Stack, session: str, workspace: str, count: 
                 assert error.status == 404, error.message
             assert time.monotonic() < deadline, f"session {session} was not stored in time"
             time.sleep(0.1)
+
+
+@pytest.mark.parametrize("stream", ["--stream", "--no-stream"])
+def test_max_tokens_reaches_the_model(graphrag_stack: Stack, fake_llm: FakeLLM, stream: str) -> None:
+    result = sparkctl(graphrag_stack, "chat", "-m", "hello there", "--max-tokens", "7", stream)
+
+    assert result.exit_code == 0, result.output
+    body = fake_llm.chat_requests()[-1].body
+    assert body.get("max_tokens") == 7 or (body.get("options") or {}).get("num_predict") == 7, body

@@ -24,6 +24,9 @@ def chat(
     session: Annotated[str | None, typer.Option("--session", help="Continue this session.")] = None,
     message: Annotated[str | None, typer.Option("--message", "-m", help="Answer one message and exit.")] = None,
     stream: Annotated[bool, typer.Option("--stream/--no-stream", help="Stream the answer as it comes.")] = True,
+    max_tokens: Annotated[
+        int | None, typer.Option("--max-tokens", min=1, help="The longest answer, in tokens (default: the model's).")
+    ] = None,
     endpoint: Endpoint = None,
     api_key: ApiKey = None,
 ) -> None:
@@ -35,7 +38,7 @@ def chat(
     from sparkctl.chat_session import ChatSession
 
     state = app_context(ctx)
-    conversation = ChatSession(model=model, workspace=workspace, session_id=session)
+    conversation = ChatSession(model=model, workspace=workspace, session_id=session, max_tokens=max_tokens)
     text = message if message is not None else _piped()
     with state.client(endpoint, api_key) as client:
         if text is None:
@@ -63,11 +66,7 @@ def _piped() -> str | None:
 def _answer(client: OrchestratorClient, conversation: ChatSession, text: str, *, stream: bool) -> ChatReply:
     """The answer on stdout and nothing else, written as it comes when streaming."""
     request = conversation.request(text)
-    options: dict[str, Any] = {
-        "model": conversation.model,
-        "workspace": conversation.workspace,
-        "session_id": conversation.session_id,
-    }
+    options = conversation.options()
     if not stream:
         reply = client.chat(request, **options)
         sys.stdout.write(reply.content + "\n")
@@ -84,12 +83,7 @@ def _answer(client: OrchestratorClient, conversation: ChatSession, text: str, *,
 
 
 def _whole_response(client: OrchestratorClient, conversation: ChatSession, text: str) -> dict[str, Any]:
-    reply = client.chat(
-        conversation.request(text),
-        model=conversation.model,
-        workspace=conversation.workspace,
-        session_id=conversation.session_id,
-    )
+    reply = client.chat(conversation.request(text), **conversation.options())
     extra = {
         "session_id": reply.session_id,
         "workspace": conversation.workspace,

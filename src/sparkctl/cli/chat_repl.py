@@ -140,9 +140,7 @@ class Repl:
 
         chat = self.chat
         pieces: list[str] = []
-        with self.client.stream_chat(
-            chat.request(text), model=chat.model, workspace=chat.workspace, session_id=chat.session_id
-        ) as answer:
+        with self.client.stream_chat(chat.request(text), **chat.options()) as answer:
             chat.note(answer.reply)
             try:
                 with Live(_Tail(pieces), console=self.console, transient=True, refresh_per_second=12):
@@ -156,9 +154,7 @@ class Repl:
     def _whole(self, text: str) -> ChatReply:
         chat = self.chat
         with self.console.status("waiting for the answer"):
-            reply = self.client.chat(
-                chat.request(text), model=chat.model, workspace=chat.workspace, session_id=chat.session_id
-            )
+            reply = self.client.chat(chat.request(text), **chat.options())
         self.console.print(Markdown(reply.content))
         return reply
 
