@@ -40,7 +40,11 @@ _PIPE_BUF = getattr(select, "PIPE_BUF", 512)
 
 
 class Overran(Exception):
-    """Raised by a host's `_execute` when a command passed its timeout and was stopped."""
+    """Raised by a host's `_execute` when a command passed its timeout; `outcome` says what became of it."""
+
+    def __init__(self, outcome: str = "it was stopped") -> None:
+        super().__init__(outcome)
+        self.outcome = outcome
 
 
 @dataclass(frozen=True)
@@ -274,9 +278,9 @@ def exit_description(rc: int) -> str:
     return f"exit code {rc} ({killed_by})" if killed_by else f"exit code {rc}"
 
 
-def timeout_error(command: str, timeout: float, host_name: str) -> CommandTimeout:
+def timeout_error(command: str, timeout: float, host_name: str, outcome: str = "it was stopped") -> CommandTimeout:
     return CommandTimeout(
-        f"`{command}` did not finish within {timeout:g} s on {host_name}",
+        f"`{command}` did not finish within {timeout:g} s on {host_name}; {outcome}",
         hint="Check what it waits for (a lock, the network, a prompt), or give it a longer timeout.",
     )
 
@@ -415,8 +419,8 @@ class PosixHost:
                 self._sudo_needs_password = True
             fed = self._sudo_password_line() + (stdin or b"")
             return self._execute(["sudo", "-k", "-S", "-p", "", "--", *argv], fed, timeout, on_output)
-        except Overran:
-            raise timeout_error(shown, timeout or 0, self.name) from None
+        except Overran as overran:
+            raise timeout_error(shown, timeout or 0, self.name, overran.outcome) from None
 
     def _needs_sudo_password(self) -> bool:
         facts = self.facts()
