@@ -108,6 +108,28 @@ MIGRATIONS: tuple[Migration, ...] = (
         CREATE INDEX chat_messages_session ON chat_messages (workspace, session_id, id);
         """,
     ),
+    Migration(
+        3,
+        "ingest: uploads stored in pieces (document_chunks); documents.blob kept for earlier uploads",
+        """
+        ALTER TABLE documents ALTER COLUMN blob DROP NOT NULL;
+
+        CREATE TABLE document_chunks (
+            document_id uuid NOT NULL REFERENCES documents (id) ON DELETE CASCADE,
+            seq integer NOT NULL,
+            data bytea NOT NULL,
+            PRIMARY KEY (document_id, seq)
+        );
+        """,
+    ),
+    Migration(
+        4,
+        "chat memory: each stored message names its turn, so a turn written again is stored once",
+        """
+        ALTER TABLE chat_messages ADD COLUMN turn_id text, ADD COLUMN turn_seq integer;
+        CREATE UNIQUE INDEX chat_messages_turn ON chat_messages (turn_id, turn_seq);
+        """,
+    ),
 )
 
 _LOCK_KEY = 0x5BA2C7

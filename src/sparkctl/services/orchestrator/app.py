@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import time
@@ -52,14 +51,13 @@ def create_app(settings: OrchestratorSettings) -> FastAPI:
         app.state.resources = Resources(pool=pool, redis=redis, nats=nats, http=http)
         app.state.completions = Completions(http, settings.llm_key)
         app.state.memory = build_memory(settings, catalog, pool, redis, http) if settings.memory else None
-        sweep = asyncio.ensure_future(app.state.memory.sweep()) if app.state.memory else None
+        if app.state.memory is not None:
+            await app.state.memory.start()
         try:
             yield
         finally:
-            if sweep is not None:
-                sweep.cancel()
             if app.state.memory is not None:
-                await app.state.memory.drain()
+                await app.state.memory.stop()
             await nats.close()
             await http.aclose()
             await redis.aclose()

@@ -42,6 +42,12 @@ class OrchestratorSettings(ServiceSettings, LlmSettings):
     archival_after_turns: int = Field(
         default=12, ge=1, description="user turns between two insertions of a session's summary into the graph"
     )
+    promotion_scan_seconds: float = Field(
+        default=30, gt=0, description="how often PostgreSQL is asked for promotions due but queued nowhere"
+    )
+    promotion_retry_limit_seconds: float = Field(
+        default=30, gt=0, description="longest wait before a failed promotion (LightRAG busy or down) runs again"
+    )
     recall_top_k: int = Field(default=3, ge=1, description="summaries of other sessions recalled at most")
     recall_threshold: float = Field(default=0.35, ge=-1, le=1, description="least cosine similarity recalled")
     archival_top_k: int = Field(default=8, ge=1, description="entities, relations and chunks asked of LightRAG")

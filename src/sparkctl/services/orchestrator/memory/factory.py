@@ -43,6 +43,8 @@ def build_memory(
         recall_top_k=settings.recall_top_k,
         recall_threshold=settings.recall_threshold,
         context_tokens=settings.memory_tokens,
+        promotion_scan_every=settings.promotion_scan_seconds,
+        retry_limit=settings.promotion_retry_limit_seconds,
     )
     return Memory(
         policy,

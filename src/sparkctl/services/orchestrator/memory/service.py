@@ -6,8 +6,9 @@ and archival (the workspace's LightRAG graph). A tier that is slow or down is sk
 X-Sparkctl-Memory header; the chat answers either way. No chat model is called on this path (recall
 embeds the question: the embed model or the built-in hash embedder).
 
-After the answer: the turn is stored (working memory at once, so the next request sees it; PostgreSQL
-in the background), then summaries and archival run when their thresholds are crossed.
+After the answer, before its last byte: the turn goes into working memory and the outbox in one Redis
+transaction (outbox.py), so the next request sees it and PostgreSQL gets it even after an outage; then
+summaries and archival are queued per workspace when their thresholds are crossed (promotions.py).
 """
 
 from __future__ import annotations
@@ -23,9 +24,12 @@ from psycopg_pool import AsyncConnectionPool
 
 from sparkctl.services.common.embedding import hash_embed
 from sparkctl.services.common.llm import ChatModel, LlmClient
+from sparkctl.services.common.schema import migrate
 from sparkctl.services.orchestrator.memory import sessions
 from sparkctl.services.orchestrator.memory.archival import Archive, Retrieved
 from sparkctl.services.orchestrator.memory.context import memory_block
+from sparkctl.services.orchestrator.memory.outbox import Backoff, PendingTurn, Refused, TurnOutbox, drain
+from sparkctl.services.orchestrator.memory.promotions import Promotions
 from sparkctl.services.orchestrator.memory.working import WorkingMemory
 from sparkctl.services.orchestrator.routing import text_of
 
@@ -37,6 +41,10 @@ SUMMARY_PROMPT = (
     "Write the summary only."
 )
 SUMMARY_SOURCE_MESSAGES = 200
+
+
+class TurnNotStored(Exception):
+    """An answered turn that no store took: the client must not be told it was answered."""
 
 
 @dataclass(frozen=True)
@@ -55,6 +63,8 @@ class Policy:
     recall_top_k: int
     recall_threshold: float
     context_tokens: int
+    promotion_scan_every: float = 30.0
+    retry_limit: float = 30.0
 
 
 @dataclass
@@ -108,7 +118,12 @@ class Memory:
         self.archive = archive
         self.embedder = embedder
         self.summarizer = summarizer
+        self.outbox = TurnOutbox(working.redis)
+        self.promotions = Promotions(
+            self.promote, self._due, scan_every=policy.promotion_scan_every, backoff=Backoff(0.5, policy.retry_limit)
+        )
         self._tasks: set[asyncio.Task[None]] = set()
+        self._schema_ready = False
 
     async def recollect(self, workspace: str, session: str, messages: Sequence[dict[str, Any]]) -> Recollection:
         question = next((text_of(m.get("content")) for m in reversed(messages) if m.get("role") == "user"), "")
@@ -146,47 +161,66 @@ class Memory:
             )
         return [Retrieved("conversations", item.summary, item.similarity) for item in found]
 
-    async def remember(self, workspace: str, session: str, asked: Sequence[dict[str, Any]], answer: str) -> None:
-        """Store a turn: in working memory before the client has the end of the answer, so its next request
-        sees it; in PostgreSQL, and promoted when a threshold is crossed, in the background."""
-        turn = [*asked, {"role": "assistant", "content": answer}]
-        try:
-            await self.working.append(workspace, session, turn)
-        except Exception as exc:
-            log.warning("working memory (Redis) did not store a turn of session %s: %s", session, exc)
-        self._spawn(self._remember(workspace, session, turn))
+    async def start(self) -> None:
+        """Start the background work: the outbox's drain into PostgreSQL and the scan for due promotions."""
+        self._spawn(drain(self.outbox, self._store))
+        self._spawn(self.promotions.scan())
 
-    async def _remember(self, workspace: str, session: str, turn: list[dict[str, Any]]) -> None:
+    async def stop(self, timeout: float = 10.0) -> None:
+        """Let queued promotions finish within `timeout`, then stop; turns still in the outbox stay there."""
+        await self.promotions.idle(timeout)
+        await self.promotions.close()
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=timeout)
+
+    async def remember(self, workspace: str, session: str, asked: Sequence[dict[str, Any]], answer: str) -> None:
+        """Store a turn before the client has the end of its answer: into working memory and the outbox in one
+        Redis transaction (the drain writes it to PostgreSQL), or, with Redis down, straight into PostgreSQL.
+        Raises TurnNotStored when neither takes it."""
+        turn = PendingTurn(workspace, session, [*asked, {"role": "assistant", "content": answer}])
+        try:
+            async with self.working.redis.pipeline(transaction=True) as pipe:
+                self.working.queue_append(pipe, workspace, session, turn.messages)
+                self.outbox.queue(pipe, turn)
+                await pipe.execute()
+        except Exception as exc:
+            log.warning("Redis did not take a turn of session %s (%s); storing it in PostgreSQL directly", session, exc)
+            try:
+                await self._store(turn)
+            except Exception as failure:
+                raise TurnNotStored(f"neither Redis nor PostgreSQL stored the turn: {failure}") from failure
+            return
+        self.outbox.arrived.set()
+
+    async def _store(self, turn: PendingTurn) -> None:
+        """Write a turn to PostgreSQL (once, by its id) and queue the promotions it makes due."""
+        import psycopg
+
+        if not self._schema_ready:
+            async with self.pool.connection() as conn:
+                await migrate(conn)
+            self._schema_ready = True
         try:
             async with self.pool.connection() as conn:
-                progress = await sessions.record_messages(conn, workspace, session, turn)
-        except Exception as exc:
-            log.warning("recall memory (PostgreSQL) did not store a turn of session %s: %s", session, exc)
-            return
+                progress = await sessions.record_turn(conn, turn.workspace, turn.session, turn.id, turn.messages)
+        except (psycopg.DataError, psycopg.IntegrityError) as exc:
+            raise Refused(f"session {turn.session} of workspace {turn.workspace}: {exc}") from exc
         policy = self.policy
-        if progress.summary_due(policy.promote_after_turns) or progress.archive_due(policy.archival_after_turns):
-            await self.promote(workspace, session)
+        if progress is not None and (
+            progress.summary_due(policy.promote_after_turns) or progress.archive_due(policy.archival_after_turns)
+        ):
+            self.promotions.request(turn.workspace, turn.session)
 
     async def promote(self, workspace: str, session: str) -> None:
         """Summarise and archive the session if a threshold was crossed and no other process is at it."""
-        try:
-            await self._summarise(workspace, session)
-            await self._archive(workspace, session)
-        except Exception as exc:
-            log.warning("promoting session %s of workspace %s failed: %s", session, workspace, exc)
+        await self._summarise(workspace, session)
+        await self._archive(workspace, session)
 
-    async def sweep(self) -> None:
-        """Promotions left due by a stop or a crash: run once at start."""
-        try:
-            async with self.pool.connection() as conn:
-                due = await sessions.due_sessions(
-                    conn, self.policy.promote_after_turns, self.policy.archival_after_turns
-                )
-        except Exception as exc:
-            log.warning("could not look for due memory promotions: %s", exc)
-            return
-        for workspace, session in due:
-            await self.promote(workspace, session)
+    async def _due(self) -> list[tuple[str, str]]:
+        async with self.pool.connection() as conn:
+            return await sessions.due_sessions(conn, self.policy.promote_after_turns, self.policy.archival_after_turns)
 
     async def forget(self, workspace: str, session: str) -> bool:
         """Every tier's trace of the session, the graph first (a failure there leaves the rest to retry);
@@ -238,11 +272,6 @@ class Memory:
         task = asyncio.ensure_future(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-
-    async def drain(self, timeout: float = 10.0) -> None:
-        """Wait for background work (at shutdown, and in tests)."""
-        if self._tasks:
-            await asyncio.wait(set(self._tasks), timeout=timeout)
 
 
 async def _tier(enabled: bool, lookup: Callable[[], Awaitable[Any]] | None, budget: float) -> tuple[str, Any]:

@@ -67,29 +67,48 @@ class Progress:
         return self.has_summary and self.summary_turns >= self.archived_turns + every
 
 
-async def record_messages(
-    conn: AsyncConnection, workspace: str, session: str, messages: Sequence[dict[str, Any]]
-) -> Progress:
-    """Store the messages, count the user turns among them, and say where the session now stands."""
-    user_turns = sum(1 for message in messages if message.get("role") == "user")
+async def record_turn(
+    conn: AsyncConnection, workspace: str, session: str, turn_id: str, messages: Sequence[dict[str, Any]]
+) -> Progress | None:
+    """Store a turn's messages once: None when a turn of this id was stored before (nothing changes), else
+    where the session now stands against its promotion thresholds."""
+    roles = [str(m.get("role")) for m in messages]
+    contents = [storable(str(m.get("content") or "")) for m in messages]
     async with conn.transaction():
+        await conn.execute(
+            "INSERT INTO chat_sessions (workspace, id) VALUES (%s, %s) ON CONFLICT (workspace, id) DO NOTHING",
+            (workspace, session),
+        )
         cursor = await conn.execute(
             """
-            INSERT INTO chat_sessions (workspace, id, user_turns) VALUES (%s, %s, %s)
-            ON CONFLICT (workspace, id) DO UPDATE
-                SET user_turns = chat_sessions.user_turns + EXCLUDED.user_turns, updated_at = now()
+            INSERT INTO chat_messages (workspace, session_id, role, content, turn_id, turn_seq)
+            SELECT %s, %s, role, content, %s, seq
+            FROM unnest(%s::text[], %s::text[]) WITH ORDINALITY AS m(role, content, seq)
+            ORDER BY seq
+            ON CONFLICT (turn_id, turn_seq) DO NOTHING
+            RETURNING role
+            """,
+            (workspace, session, turn_id, roles, contents),
+        )
+        inserted = [row[0] for row in await cursor.fetchall()]
+        if not inserted and messages:
+            return None
+        cursor = await conn.execute(
+            """
+            UPDATE chat_sessions SET user_turns = user_turns + %s, updated_at = now()
+            WHERE workspace = %s AND id = %s
             RETURNING user_turns, summary_turns, archived_turns, summary IS NOT NULL
             """,
-            (workspace, session, user_turns),
+            (inserted.count("user"), workspace, session),
         )
         row = await cursor.fetchone()
-        async with conn.cursor() as insert:
-            await insert.executemany(
-                "INSERT INTO chat_messages (workspace, session_id, role, content) VALUES (%s, %s, %s, %s)",
-                [(workspace, session, str(m.get("role")), str(m.get("content") or "")) for m in messages],
-            )
     assert row is not None
     return Progress(int(row[0]), int(row[1]), int(row[2]), bool(row[3]))
+
+
+def storable(text: str) -> str:
+    """PostgreSQL's text holds no NUL character: it is stored as U+FFFD, the replacement character."""
+    return text.replace("\x00", "\ufffd")
 
 
 async def recall(

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
+    from redis.asyncio.client import Pipeline
 
 KEY_PREFIX = "sparkctl:turns"
 
@@ -29,12 +30,16 @@ class WorkingMemory:
         return [json.loads(item) for item in raw]
 
     async def append(self, workspace: str, session: str, messages: Sequence[dict[str, Any]]) -> None:
-        key = self.key(workspace, session)
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.rpush(key, *(json.dumps(message) for message in messages))
-            pipe.ltrim(key, -self.max_messages, -1)
-            pipe.expire(key, self.ttl)
+            self.queue_append(pipe, workspace, session, messages)
             await pipe.execute()
+
+    def queue_append(self, pipe: Pipeline, workspace: str, session: str, messages: Sequence[dict[str, Any]]) -> None:
+        """Add the append to a pipeline, so that it is stored with whatever else the pipeline holds or not at all."""
+        key = self.key(workspace, session)
+        pipe.rpush(key, *(json.dumps(message) for message in messages))
+        pipe.ltrim(key, -self.max_messages, -1)
+        pipe.expire(key, self.ttl)
 
     async def forget(self, workspace: str, session: str) -> None:
         await self.redis.delete(self.key(workspace, session))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Request
@@ -14,9 +14,10 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError
 
 from sparkctl.catalog import UnknownModel
 from sparkctl.services.orchestrator.auth import Caller, authenticate, request_workspace, require_workspace
-from sparkctl.services.orchestrator.backends import DONE, Answer, BackendError, Completions
+from sparkctl.services.orchestrator.backends import DONE, Answer, BackendError, Completions, error_event
 from sparkctl.services.orchestrator.errors import ApiError
-from sparkctl.services.orchestrator.memory.service import Memory, Recollection
+from sparkctl.services.orchestrator.memory.service import Memory, Recollection, TurnNotStored
+from sparkctl.services.orchestrator.resources import where
 from sparkctl.services.orchestrator.routing import Router, text_of
 
 router = APIRouter(tags=["chat"])
@@ -152,15 +153,28 @@ async def chat_completions(
             include_usage = bool((chat.stream_options or {}).get("include_usage"))
             stream = await completions.stream(backends, body, chat.model, include_usage)
             headers["X-Sparkctl-Backend"] = stream.backend.label
-            chunks = _remembered(stream.chunks, stream.answer, memory, workspace, session, turn)
+            answer = stream.answer
+            store = (lambda: memory.remember(workspace, session, turn, answer.text)) if memory else None
+            chunks = _remembered(stream.chunks, answer, store, request)
             return StreamingResponse(chunks, media_type="text/event-stream", headers=headers | _NO_BUFFERING)
         backend, completion, answer = await completions.complete(backends, body, chat.model)
     except BackendError as exc:
         raise ApiError(exc.status, exc.message, exc.code, headers=headers) from None
     headers["X-Sparkctl-Backend"] = backend.label
     if memory is not None:
-        await memory.remember(workspace, session, turn, answer.text)
+        try:
+            await memory.remember(workspace, session, turn, answer.text)
+        except TurnNotStored as exc:
+            raise ApiError(503, _not_stored(request, exc), "memory_unavailable", headers=headers) from None
     return JSONResponse(completion, headers=headers)
+
+
+def _not_stored(request: Request, exc: TurnNotStored) -> str:
+    settings = request.app.state.settings
+    return (
+        f"the answer was not returned because it could not be stored (Redis at {where(settings.redis_url)}, "
+        f"PostgreSQL at {where(settings.database_url)}): {exc}"
+    )
 
 
 def _new_input(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -174,17 +188,16 @@ def _new_input(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 async def _remembered(
-    chunks: AsyncIterator[bytes],
-    answer: Answer,
-    memory: Memory | None,
-    workspace: str,
-    session: str,
-    turn: list[dict[str, Any]],
+    chunks: AsyncIterator[bytes], answer: Answer, store: Callable[[], Awaitable[None]] | None, request: Request
 ) -> AsyncIterator[bytes]:
-    """The stream, with the turn stored before its last event when it completed."""
+    """The stream, with the turn stored before its last event when it completed; a turn that could not be
+    stored ends the stream with an error event instead, so the client knows the answer will be forgotten."""
     async for chunk in chunks:
-        if chunk == DONE and memory is not None and answer.complete:
-            await memory.remember(workspace, session, turn, answer.text)
+        if chunk == DONE and store is not None and answer.complete:
+            try:
+                await store()
+            except TurnNotStored as exc:
+                yield error_event(_not_stored(request, exc), "memory_unavailable")
         yield chunk
 
 
