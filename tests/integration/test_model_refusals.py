@@ -9,10 +9,12 @@ import asyncio
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from sparkctl.local.servers import EmbeddedServer
-from sparkctl.services.common.llm import LlmClient, LlmFailed, LlmRefused, create_http_client
+from sparkctl.services.common.llm import ChatModel, LlmClient, LlmFailed, LlmRefused, create_http_client
+from sparkctl.services.lightrag.engine import Models, OfflineTokenizer
 from support.codebases import httpx_source_tarball, ingest
 from support.fake_llm import FakeLLM
 from support.llama_server import LlamaServer
@@ -72,8 +74,25 @@ def test_extraction_requests_carry_a_max_tokens_within_the_extract_models_contex
     with services(database_url, nats_url, redis_server.url, fake_llm.url, tmp_path, prose_mode="extract") as stack:
         final = ingest(stack, httpx_source_tarball(extra={"README.md": README}), "bounded-output")
 
-    assert final["status"] == "completed", final
+    assert final["status"] == "completed", final["error"]
     bodies = [request.body for request in fake_llm.chat_requests()]
     assert bodies, "the README went through extraction"
     limits = [body.get("max_tokens") or (body.get("options") or {}).get("num_predict") for body in bodies]
     assert all(isinstance(limit, int) and 256 <= limit < 32768 for limit in limits), limits
+
+
+@pytest.mark.parametrize("style", ["ollama", "openai"])
+def test_the_extract_models_context_is_what_its_server_says(fake_llm: FakeLLM, style: str) -> None:
+    """The LightRAG service's extract model takes its context from the server: Ollama's /api/show caps the
+    num_ctx sent, an OpenAI-style server's /v1/models or /props replaces models.toml's figure."""
+    fake_llm.served_context = 2048
+    url = fake_llm.url if style == "ollama" else f"{fake_llm.url}/v1"
+
+    async def learned() -> int | None:
+        async with httpx.AsyncClient() as http:
+            client = LlmClient(url, http)
+            models = Models(ChatModel("fake", context=8192), "hash", 64, 512, client, None, OfflineTokenizer())
+            await models.learn_context()
+            return models.extract.context
+
+    assert asyncio.run(learned()) == 2048

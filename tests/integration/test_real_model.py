@@ -11,7 +11,7 @@ import httpx
 import numpy as np
 import pytest
 
-from sparkctl.services.common.llm import LlmClient, create_http_client
+from sparkctl.services.common.llm import ChatModel, LlmClient, create_http_client
 from support.llama_server import EMBEDDING_DIMENSIONS, LlamaServer
 from support.orchestrator import Start, client
 
@@ -54,3 +54,13 @@ def test_a_context_overflow_is_the_models_400_not_a_retry(llama_server: LlamaSer
 
     assert 400 <= response.status_code < 500, response.text
     assert response.json()["error"]["message"]
+
+
+def test_a_server_that_does_not_say_its_context_leaves_the_catalogs(llama_server: LlamaServer) -> None:
+    """llama-cpp-python's server has neither vLLM's max_model_len nor llama-server's /props."""
+
+    async def served() -> int | None:
+        async with httpx.AsyncClient() as http:
+            return await LlmClient(llama_server.url, http).served_context(ChatModel("smollm2", context=4096))
+
+    assert asyncio.run(served()) == 4096

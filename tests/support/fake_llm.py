@@ -55,6 +55,9 @@ class FakeLLM:
     fail_with: int | None = None
     cut_stream: bool = False
     """Streams stop after their first piece, the connection dropped."""
+    served_context: int | None = None
+    """When set, the context the server says it runs models with, as Ollama (/api/show), vLLM (/v1/models)
+    and llama.cpp's llama-server (/props) say it."""
     requests: list[RecordedRequest] = field(default_factory=list)
 
     @property
@@ -69,6 +72,7 @@ class FakeLLM:
         self.latency = 0.0
         self.fail_with = None
         self.cut_stream = False
+        self.served_context = None
 
 
 def answer_for(messages: list[dict[str, Any]]) -> str:
@@ -131,7 +135,21 @@ def build_app(state: FakeLLM) -> Starlette:
         return JSONResponse({"object": "list", "data": data, "model": body.get("model", "fake"), "usage": _usage()})
 
     async def models(request: Request) -> Response:
-        return JSONResponse({"object": "list", "data": [{"id": "fake", "object": "model", "owned_by": "tests"}]})
+        entry: dict[str, Any] = {"id": "fake", "object": "model", "owned_by": "tests"}
+        if state.served_context:
+            entry["max_model_len"] = state.served_context
+        return JSONResponse({"object": "list", "data": [entry]})
+
+    async def show(request: Request) -> Response:
+        if not state.served_context:
+            return JSONResponse({"error": "model not found"}, 404)
+        info = {"general.architecture": "qwen3", "qwen3.context_length": state.served_context}
+        return JSONResponse({"parameters": "stop <|im_end|>", "model_info": info})
+
+    async def props(request: Request) -> Response:
+        if not state.served_context:
+            return JSONResponse({"error": "not found"}, 404)
+        return JSONResponse({"default_generation_settings": {"n_ctx": state.served_context}, "total_slots": 1})
 
     async def ollama_chat(request: Request) -> Response:
         body, failure = await gate(request)
@@ -168,6 +186,8 @@ def build_app(state: FakeLLM) -> Starlette:
             Route("/api/embed", ollama_embed, methods=["POST"]),
             Route("/api/embeddings", ollama_embed, methods=["POST"]),
             Route("/api/tags", tags),
+            Route("/api/show", show, methods=["POST"]),
+            Route("/props", props),
         ]
     )
 

@@ -25,6 +25,7 @@ import httpx
 import numpy as np
 
 from sparkctl.errors import SparkctlError
+from sparkctl.services.common.served_context import effective_context, listed_context, ollama_context, props_context
 
 if TYPE_CHECKING:
     from sparkctl.catalog import Model
@@ -246,6 +247,23 @@ class LlmClient:
             )
         return matrix
 
+    async def served_context(self, model: ChatModel) -> int | None:
+        """The context a request for `model` gets from this server, as the server says (see served_context.py);
+        models.toml's figure when it says nothing. Raises LlmError when the server cannot be asked."""
+        if self.style == "ollama":
+            try:
+                served = ollama_context(await self._post_json("/api/show", {"model": model.name}))
+            except LlmRefused:
+                served = None
+            return effective_context(model.context, served, sent_per_request=True)
+        served = listed_context(await self._get_json(self.url + "/models"), model.name)
+        if served is None:
+            try:
+                served = props_context(await self._get_json(self.url.removesuffix("/v1") + "/props"))
+            except LlmRefused:
+                served = None
+        return effective_context(model.context, served, sent_per_request=False)
+
     async def ping(self) -> None:
         """Raise LlmError unless the server answers its model listing."""
         path = "/api/tags" if self.style == "ollama" else "/models"
@@ -306,6 +324,18 @@ class LlmClient:
             raise LlmFailed(
                 f"LLM backend {self.url} answered {path} with something that is not JSON", url=self.url
             ) from None
+
+    async def _get_json(self, url: str) -> Any:
+        try:
+            response = await self._http.get(url, headers=self._headers, timeout=CONNECT_TIMEOUT)
+        except httpx.HTTPError as exc:
+            raise self._transport_error(exc) from exc
+        if response.status_code >= 400:
+            raise self._status_error(response)
+        try:
+            return response.json()
+        except ValueError:
+            return None
 
     async def _stream_events(self, path: str, payload: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
         """The JSON events of a streamed answer: NDJSON lines (Ollama) or SSE `data:` lines (OpenAI)."""

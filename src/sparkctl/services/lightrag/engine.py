@@ -12,7 +12,7 @@ import logging
 import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import httpx
@@ -103,9 +103,10 @@ class OfflineTokenizer(TiktokenTokenizer):
         return self
 
 
-@dataclass(frozen=True)
+@dataclass
 class Models:
-    """The models every workspace uses, from models.toml: one process-wide set."""
+    """The models every workspace uses, from models.toml: one process-wide set. The extract model's context
+    is what its server says once it has been asked (`learn_context`), else models.toml's."""
 
     extract: ChatModel
     embed_name: str
@@ -115,6 +116,21 @@ class Models:
     embedder: LlmClient | None
     """None: the offline hash embedder."""
     tokenizer: Tokenizer
+    context_learned: bool = False
+
+    async def learn_context(self) -> None:
+        """Ask the extract model's server, once, for the context it runs the model with."""
+        if self.context_learned:
+            return
+        try:
+            served = await self.llm.served_context(self.extract)
+        except LlmError as exc:
+            logger.info("could not ask %s for %s's context: %s", self.llm.url, self.extract.name, exc)
+            return
+        if served != self.extract.context:
+            logger.info("%s serves %s with %s tokens of context", self.llm.url, self.extract.name, served)
+        self.extract = replace(self.extract, context=served)
+        self.context_learned = True
 
     @classmethod
     def load(cls, settings: LightragSettings, http: httpx.AsyncClient) -> Models:
@@ -213,6 +229,7 @@ def llm_function(models: Models, failures: ModelFailures) -> Callable[..., Await
     ) -> str | AsyncIterator[str]:
         messages: list[dict[str, Any]] = [{"role": "system", "content": system_prompt}] if system_prompt else []
         messages += [*(history_messages or []), {"role": "user", "content": prompt}]
+        await models.learn_context()
         if response_format is None and (keyword_extraction or entity_extraction):
             response_format = {"type": "json_object"}
         try:
@@ -308,9 +325,24 @@ def embedding_function(models: Models, failures: ModelFailures) -> EmbeddingFunc
     )
 
 
+def context_limits(context: int | None) -> dict[str, int]:
+    """LightRAG's chunk and summary sizes for an extract model of `context` tokens, so that a chunk, the
+    extraction prompt around it and the answer fit together (LightRAG's defaults assume 32k tokens)."""
+    if not context:
+        return {}
+    summary = max(100, min(1200, context // 8))
+    return {
+        "chunk_token_size": max(200, min(1200, context // 6)),
+        "summary_context_size": context // 2,
+        "summary_max_tokens": summary,
+        "summary_length_recommended": min(600, summary // 2),
+    }
+
+
 async def open_workspace(name: str, settings: LightragSettings, models: Models) -> Workspace:
     """A LightRAG instance for `name` with its storages initialised (apply_lightrag_environment first)."""
     failures = ModelFailures()
+    await models.learn_context()
     rag = LightRAG(
         working_dir=str(settings.data_dir),
         workspace=name,
@@ -325,6 +357,7 @@ async def open_workspace(name: str, settings: LightragSettings, models: Models) 
         default_embedding_timeout=int(settings.llm_timeout),
         embedding_func=embedding_function(models, failures),
         tokenizer=models.tokenizer,
+        **context_limits(models.extract.context),  # type: ignore[arg-type]
     )
     try:
         await rag.initialize_storages()
