@@ -497,3 +497,38 @@ async def test_an_unreachable_llm_makes_ready_a_503_naming_it(
     assert response.status_code == 503
     assert f"LLM backend {dead} is unreachable" in response.json()["error"]["message"]
     assert response.json()["checks"]["postgres"] == "ok"
+
+
+async def test_a_workspace_indexed_with_another_embedder_is_refused_until_it_is_cleared(
+    service_database: str, fake_llm_server: FakeLLM, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """LightRAG keeps each embedder's vectors in tables of their own: searched with another embedder, a
+    workspace would find nothing and say nothing. Here the catalog's embed model changes size."""
+    folder = tmp_path_factory.mktemp("embedders")
+    catalog = folder / "models.toml"
+    shipped = Path(__file__).parents[2] / "src" / "sparkctl" / "models.toml"
+    catalog.write_text(shipped.read_text().replace("dimensions = 1024", "dimensions = 512"))
+    before = settings_for(service_database, fake_llm_server.url, folder / "before")
+    after = settings_for(service_database, fake_llm_server.url, folder / "after", models=catalog)
+
+    async with running_service(before) as service:
+        assert (await service.call("POST", "/documents/custom_kg", "re-embedded", json=CODE_KG)).status_code == 200
+
+    async with running_service(after) as service:
+        checked = await service.call("GET", "/documents/embedder", "re-embedded")
+        assert checked.status_code == 409
+        error = checked.json()["error"]
+        assert error["code"] == "embedder_changed"
+        assert "hash (1024 dimensions)" in error["message"] and "hash (512 dimensions)" in error["message"]
+        assert "--reindex" in error["hint"]
+        payload = {"query": "Client", "mode": "local", "ll_keywords": ["Client"], "hl_keywords": ["Client"]}
+        assert (await service.call("POST", "/query/data", "re-embedded", json=payload)).status_code == 409
+        assert (await service.call("POST", "/documents/custom_kg", "re-embedded", json=CODE_KG)).status_code == 409
+
+        cleared = await service.call("DELETE", "/documents", "re-embedded")
+        assert cleared.status_code == 200, cleared.text
+        assert entity_names(await query_data(service, "re-embedded", "httpx._client.Client")) == set()
+        assert (await service.call("POST", "/documents/custom_kg", "re-embedded", json=CODE_KG)).status_code == 200
+        checked = await service.call("GET", "/documents/embedder", "re-embedded")
+        assert checked.json() == {"workspace": "re-embedded", "embedder": "hash", "dimensions": 512}
+        assert "httpx._client.Client" in entity_names(await query_data(service, "re-embedded", "httpx._client.Client"))

@@ -29,8 +29,15 @@ class ServiceClient:
         self.auth = service_headers(key)
 
     async def post(self, path: str, payload: dict[str, Any], headers: dict[str, str] | None = None) -> Any:
+        return await self.send("POST", path, payload, headers)
+
+    async def send(
+        self, method: str, path: str, payload: dict[str, Any] | None = None, headers: dict[str, str] | None = None
+    ) -> Any:
         try:
-            response = await self.http.post(f"{self.url}{path}", json=payload, headers={**self.auth, **(headers or {})})
+            response = await self.http.request(
+                method, f"{self.url}{path}", json=payload, headers={**self.auth, **(headers or {})}
+            )
         except httpx.TimeoutException as exc:
             message = f"{self.name} at {self.url} did not answer in time ({type(exc).__name__})"
             raise ServiceUnavailable(message) from exc
@@ -91,6 +98,14 @@ class LightragClient(ServiceClient):
     async def insert_text(self, workspace: str, text: str, file_source: str) -> dict[str, Any]:
         payload = {"text": text, "file_source": file_source}
         return dict(await self.post("/documents/text", payload, {WORKSPACE_HEADER: workspace}))
+
+    async def check_embedder(self, workspace: str) -> dict[str, Any]:
+        """ServiceRefused (code `embedder_changed`) when the workspace was indexed with another embedder."""
+        return dict(await self.send("GET", "/documents/embedder", None, {WORKSPACE_HEADER: workspace}))
+
+    async def clear(self, workspace: str) -> dict[str, Any]:
+        """Everything the workspace holds, so that it is indexed anew."""
+        return dict(await self.send("DELETE", "/documents", None, {WORKSPACE_HEADER: workspace}))
 
     async def delete_files(self, workspace: str, paths: Sequence[str]) -> dict[str, Any]:
         if not paths:

@@ -24,6 +24,7 @@ from sparkctl.services.common.service_key import require_service_key
 from sparkctl.services.common.workspaces import InvalidWorkspace
 from sparkctl.services.lightrag import documents, graph, health, queries
 from sparkctl.services.lightrag.backends import BackendUnavailable, InvalidPayload, WorkspaceBusy
+from sparkctl.services.lightrag.embedders import Embedder, EmbedderChanged, EmbedderRecords
 from sparkctl.services.lightrag.engine import Models, Workspace, apply_lightrag_environment, open_workspace
 from sparkctl.services.lightrag.registry import WorkspaceRegistry
 from sparkctl.services.lightrag.settings import LightragSettings
@@ -45,6 +46,7 @@ def create_app(settings: LightragSettings) -> FastAPI:
         registry: WorkspaceRegistry[Workspace] = WorkspaceRegistry(opener, settings.max_workspaces)
         app.state.models = models
         app.state.registry = registry
+        app.state.embedders = EmbedderRecords(settings.database_url, Embedder(models.embed_name, models.dimensions))
         try:
             yield
         finally:
@@ -70,6 +72,8 @@ def _status_of(error: SparkctlError) -> tuple[int, str, str]:
         return 400, "invalid_request_error", "invalid_payload"
     if isinstance(error, WorkspaceBusy):
         return 409, "conflict", "workspace_busy"
+    if isinstance(error, EmbedderChanged):
+        return 409, "conflict", "embedder_changed"
     if isinstance(error, LlmWrongEmbeddings):
         return 422, "invalid_request_error", "embedding_mismatch"
     if isinstance(error, LlmRefused):

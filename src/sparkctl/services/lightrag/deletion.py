@@ -20,7 +20,7 @@ import logging
 from typing import Any
 
 from lightrag.constants import GRAPH_FIELD_SEP
-from lightrag.kg.shared_storage import get_storage_keyed_lock
+from lightrag.kg.shared_storage import get_namespace_data, get_namespace_lock, get_storage_keyed_lock
 from lightrag.utils import make_relation_chunk_key, make_relation_vdb_ids
 from pydantic import BaseModel
 
@@ -90,6 +90,31 @@ async def delete_files(workspace: Workspace, paths: list[str]) -> FilesDeleted:
         relationships_deleted=len(graph.edges_deleted),
         relationships_updated=len(graph.edges_updated),
     )
+
+
+class WorkspaceCleared(BaseModel):
+    status: str = "success"
+    storages: int
+
+
+async def clear_workspace(workspace: Workspace) -> WorkspaceCleared:
+    """Every document, chunk, entity, relationship and vector of the workspace (for indexing it again)."""
+    rag = workspace.rag
+    status = await get_namespace_data("pipeline_status", workspace=workspace.name)
+    async with get_namespace_lock("pipeline_status", workspace=workspace.name):
+        if status.get("busy"):
+            raise WorkspaceBusy(f"workspace {workspace.name} is being indexed; it cannot be cleared now")
+    storages = (
+        rag.text_chunks, rag.full_docs, rag.full_entities, rag.full_relations, rag.entity_chunks,
+        rag.relation_chunks, rag.entities_vdb, rag.relationships_vdb, rag.chunks_vdb,
+        rag.chunk_entity_relation_graph, rag.doc_status, rag.llm_response_cache,
+    )  # fmt: skip
+    for storage in storages:
+        result = await storage.drop()
+        if isinstance(result, dict) and result.get("status") not in (None, "success"):
+            raise InternalError(f"clearing {type(storage).__name__} failed: {result.get('message')}")
+    logger.info("workspace %s: cleared", workspace.name)
+    return WorkspaceCleared(storages=len(storages))
 
 
 async def _column(workspace: Workspace, select: str, stored_paths: list[str]) -> list[str]:

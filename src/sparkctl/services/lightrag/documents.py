@@ -7,13 +7,25 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from lightrag.base import DocStatus
 from lightrag.kg.shared_storage import get_namespace_data, get_namespace_lock
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from sparkctl.services.lightrag.deletion import DocumentDeleted, FilesDeleted, delete_documents, delete_files
-from sparkctl.services.lightrag.dependencies import get_settings, get_workspace
+from sparkctl.services.lightrag.deletion import (
+    DocumentDeleted,
+    FilesDeleted,
+    WorkspaceCleared,
+    clear_workspace,
+    delete_documents,
+    delete_files,
+)
+from sparkctl.services.lightrag.dependencies import (
+    get_any_workspace,
+    get_settings,
+    get_workspace,
+    get_writable_workspace,
+)
 from sparkctl.services.lightrag.engine import Workspace
 from sparkctl.services.lightrag.prose import DocumentState, InsertResponse, insert_prose
 from sparkctl.services.lightrag.settings import LightragSettings
@@ -143,7 +155,7 @@ class PipelineStatus(BaseModel):
 @router.post("/text", response_model=InsertResponse)
 async def insert_text(
     body: InsertTextRequest,
-    workspace: Workspace = Depends(get_workspace),
+    workspace: Workspace = Depends(get_writable_workspace),
     settings: LightragSettings = Depends(get_settings),
 ) -> InsertResponse:
     return await insert_prose(workspace, [body.text], [body.file_source], settings)
@@ -152,7 +164,7 @@ async def insert_text(
 @router.post("/texts", response_model=InsertResponse)
 async def insert_texts(
     body: InsertTextsRequest,
-    workspace: Workspace = Depends(get_workspace),
+    workspace: Workspace = Depends(get_writable_workspace),
     settings: LightragSettings = Depends(get_settings),
 ) -> InsertResponse:
     sources: list[str | None] = list(body.file_sources) if body.file_sources else [None] * len(body.texts)
@@ -160,7 +172,9 @@ async def insert_texts(
 
 
 @router.post("/custom_kg", response_model=CustomKgResponse)
-async def insert_custom_kg(body: CustomKgRequest, workspace: Workspace = Depends(get_workspace)) -> CustomKgResponse:
+async def insert_custom_kg(
+    body: CustomKgRequest, workspace: Workspace = Depends(get_writable_workspace)
+) -> CustomKgResponse:
     """Code goes in this way: its entities and relationships are given, no LLM is asked."""
     await workspace.rag.ainsert_custom_kg(body.for_lightrag(), full_doc_id=body.full_doc_id)
     return CustomKgResponse(chunks=len(body.chunks), entities=len(body.entities), relationships=len(body.relationships))
@@ -205,6 +219,29 @@ async def pipeline_status(workspace: Workspace = Depends(get_workspace)) -> Pipe
 @router.delete("/delete_document", response_model=DeleteDocResponse)
 async def delete_document(body: DeleteDocRequest, workspace: Workspace = Depends(get_workspace)) -> DeleteDocResponse:
     return DeleteDocResponse(results=await delete_documents(workspace, body.doc_ids, body.delete_llm_cache))
+
+
+class EmbedderState(BaseModel):
+    workspace: str
+    embedder: str
+    dimensions: int
+
+
+@router.get("/embedder", response_model=EmbedderState)
+async def embedder_of(request: Request, workspace: Workspace = Depends(get_workspace)) -> EmbedderState:
+    """The embedder this service indexes the workspace with; 409 `embedder_changed` when the workspace was
+    indexed with another (a worker asks before indexing, so unchanged files cannot hide the mismatch)."""
+    current = request.app.state.embedders.current
+    return EmbedderState(workspace=workspace.name, embedder=current.name, dimensions=current.dimensions)
+
+
+@router.delete("", response_model=WorkspaceCleared)
+async def clear_documents(request: Request, workspace: Workspace = Depends(get_any_workspace)) -> WorkspaceCleared:
+    """Everything the workspace holds, and the embedder it was indexed with: the next write indexes it anew,
+    with this service's embedder."""
+    cleared = await clear_workspace(workspace)
+    await request.app.state.embedders.forget(workspace.name)
+    return cleared
 
 
 @router.post("/delete_files", response_model=FilesDeleted)
