@@ -16,8 +16,8 @@ from typing import Any
 import httpx
 import pytest
 
+from sparkctl.local.checks import llm_warning, prepare_data_dir
 from sparkctl.local.process import free_port
-from sparkctl.local.stack import llm_warning, prepare_data_dir
 from sparkctl.local.state import ORDER, read_state
 from support.fake_llm import FakeLLM
 from support.llama_server import LlamaServer
@@ -210,13 +210,15 @@ def test_a_service_that_cannot_start_is_named_with_its_log_and_nothing_is_left_r
 def test_status_reports_a_stale_state_file_and_down_removes_it(cli: Cli) -> None:
     write_dead_state(cli)
 
-    status = cli.status()
+    reported = cli.run("-o", "json", "local", "status")
     text = cli.run("local", "status")
     stopped = cli.run("local", "down")
 
-    assert status["stale"] and not status["running"]
+    status = json.loads(reported.stdout)
+    assert reported.returncode == 1 and text.returncode == 1
+    assert status["stale"] and not status["running"] and not status["healthy"]
     assert {s["state"] for s in status["services"]} == {"dead"}
-    assert "is stale" in text.stdout
+    assert "is stale" in text.stderr and "is stale" in status["problem"]
     assert stopped.returncode == 0 and "removed its stale state file" in stopped.stdout
     assert not cli.state_file.exists()
 

@@ -189,7 +189,7 @@ def test_health_is_open_and_ready_names_what_is_down(client: TestClient) -> None
     response = client.get("/ready", headers=auth("admin-key"))
     assert response.status_code == 503
     body = response.json()
-    assert body["services"] == {"postgres": "up", "redis": "up", "nats": "up", "lightrag": "down"}
+    assert body["services"] == {"postgres": "up", "redis": "up", "nats": "up", "lightrag": "down", "worker": "down"}
     assert body["error"]["message"].startswith("unavailable: lightrag at 127.0.0.1:")
 
 

@@ -15,15 +15,9 @@ from pathlib import Path
 import pytest
 
 from sparkctl.errors import ConfigError, PortInUse, ProcessError
-from sparkctl.local.process import follow_lines, process_alive, start_ticks, stop_pid, tail_lines
-from sparkctl.local.stack import (
-    LocalStack,
-    StackOptions,
-    check_orchestrator_port,
-    clear_stale,
-    prepare_data_dir,
-    service_env,
-)
+from sparkctl.local.checks import check_orchestrator_port, prepare_data_dir
+from sparkctl.local.process import follow_lines, free_port, process_alive, start_ticks, stop_pid, tail_lines
+from sparkctl.local.stack import LocalStack, StackOptions, service_env
 from sparkctl.local.state import (
     DATA_MARKER,
     ORDER,
@@ -35,9 +29,9 @@ from sparkctl.local.state import (
     purge_data,
     purge_target,
     read_state,
-    stack_status,
     write_state,
 )
+from sparkctl.local.status import stack_status
 
 URLS = {"postgres": "postgresql://pg", "redis": "redis://r", "nats": "nats://n"}
 PORTS: dict[str, int | None] = {"lightrag": 9621, "preprocessor": 8090, "orchestrator": 8100, "worker": None}
@@ -114,31 +108,42 @@ def test_a_stack_that_is_not_started_shows_every_process_waiting(tmp_path: Path)
     stack = LocalStack(options(tmp_path))
 
     assert [(view.name, view.state) for view in stack.views()] == [(name, "waiting") for name in ORDER]
-    assert not stack.all_exited
+    assert not stack.finished and not stack.ready
 
 
 def test_a_stale_state_file_is_removed_with_a_notice(tmp_path: Path) -> None:
     path = tmp_path / "local-stack.json"
     write_state(a_state(tmp_path, *(dead_record(name) for name in ORDER)), path)
+    stack = LocalStack(options(tmp_path, port=free_port()), path)
 
-    notices = clear_stale(path)
+    claim = stack.claim()
 
-    assert len(notices) == 1 and "stale state file" in notices[0] and "2025-06-01" in notices[0]
+    try:
+        assert len(claim.notices) == 1 and "stale state file" in claim.notices[0] and "2025-06-01" in claim.notices[0]
+        claimed = read_state(path)
+        assert claimed is not None and claimed.supervisor is not None and claimed.supervisor.pid == os.getpid()
+        assert claimed.services == [] and not claim.adopted
+    finally:
+        stack.stop()
     assert not path.exists()
 
 
-def test_a_running_stack_is_named_and_its_state_file_kept(tmp_path: Path, sleeper: subprocess.Popen[bytes]) -> None:
+def test_a_healthy_supervised_stack_is_named_and_its_state_file_kept(
+    tmp_path: Path, sleeper: subprocess.Popen[bytes]
+) -> None:
     path = tmp_path / "local-stack.json"
     ticks = start_ticks(sleeper.pid)
     assert ticks is not None
-    write_state(a_state(tmp_path, ProcessRecord("postgres", sleeper.pid, ticks)), path)
+    state = a_state(tmp_path, *(ProcessRecord(name, sleeper.pid, ticks) for name in ORDER))
+    state.supervisor, state.ready = ProcessRecord("supervisor", sleeper.pid, ticks), True
+    write_state(state, path)
 
     with pytest.raises(ProcessError) as refused:
-        clear_stale(path)
+        LocalStack(options(tmp_path, port=free_port()), path).claim()
 
     assert "already running at http://127.0.0.1:8100" in refused.value.message
     assert "sparkctl local down" in refused.value.hint
-    assert path.exists()
+    assert read_state(path) == state
 
 
 def test_status_tells_a_stale_state_file_from_a_running_stack(tmp_path: Path) -> None:

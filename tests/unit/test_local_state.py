@@ -79,7 +79,10 @@ def test_the_state_round_trips_and_says_whether_a_key_is_required_never_which(
     assert read_state(path) == state
     stored = json.loads(path.read_text())
     assert stored["version"] == 1 and stored["api_key"] is True
-    assert set(stored["services"][0]) == {"name", "pid", "start_ticks", "port", "log", "stop_signal", "stop_timeout"}
+    assert set(stored["services"][0]) == {
+        "name", "pid", "start_ticks", "port", "log", "stop_signal", "stop_timeout",
+        "state", "restarts", "last_exit", "exited_at",
+    }  # fmt: skip
 
 
 def test_a_state_file_is_stale_when_none_of_its_processes_runs(sleeper: subprocess.Popen[bytes]) -> None:

@@ -20,10 +20,18 @@ from sparkctl.cli.render import escape, print_json, stderr, stdout
 if TYPE_CHECKING:
     from rich.console import RenderableType
 
+    from sparkctl.local.daemon import DetachedStack
     from sparkctl.local.stack import LocalStack
-    from sparkctl.local.state import ServiceView, StackStatus
+    from sparkctl.local.state import StackState
+    from sparkctl.local.status import ServiceView, StackStatus
+    from sparkctl.local.supervisor import SupervisionEvent
+
+    Stack = LocalStack | DetachedStack
 
 app = sub_app("Run the GraphRAG stack on this machine, no cluster needed.")
+
+SUPERVISE_INTERVAL = 0.25
+"""Seconds between two rounds of supervision in the foreground."""
 
 DataDir = Annotated[
     Path | None,
@@ -57,51 +65,78 @@ def up(
             "--api-key", envvar="SPARKCTL_API_KEYS", help="Require this API key (or the orchestrator's key entries)."
         ),
     ] = None,
-    detach: Annotated[bool, typer.Option("--detach", "-d", help="Return once ready; run in the background.")] = False,
+    detach: Annotated[
+        bool, typer.Option("--detach", "-d", help="Return once ready; a supervisor keeps it running in the background.")
+    ] = False,
 ) -> None:
-    """Start PostgreSQL, Redis, NATS and the GraphRAG services."""
+    """Start the stack and restart what crashes.
+
+    PostgreSQL, Redis, NATS and the GraphRAG services. On a stack that is partly down, start what is missing;
+    on a healthy one, say that it runs.
+    """
     from sparkctl.local.stack import LocalStack, StackOptions
     from sparkctl.local.state import default_data_dir
 
     json_output = app_context(ctx).json
     options = StackOptions(data_dir or default_data_dir(), port, llm_url, embedder.value, api_key, detach)
-    stack = LocalStack(options)
     with _signals_interrupt():
-        for notice in stack.claim():
+        if detach:
+            from sparkctl.local.daemon import DetachedStack
+
+            _up_detached(DetachedStack(options), json_output)
+            return
+        stack = LocalStack(options)
+        claim = stack.claim()
+        for notice in claim.notices:
             _warn(notice)
-        if json_output:
+        if claim.retried:
+            stack.await_recovery(claim)
+            _recovered(json_output)
+        elif json_output:
             _up_quietly(stack)
-        elif detach:
-            _up_detached(stack)
         else:
             _up_foreground(stack)
 
 
 def _up_quietly(stack: LocalStack) -> None:
-    """--output json: one JSON document once every service is ready (then, in the foreground, wait)."""
+    """--output json in the foreground: one JSON document once every service is ready, then supervise."""
 
     def ready(warnings: list[str]) -> None:
         for warning in warnings:
             _warn(warning)
         print_json(_up_json(stack, warnings))
 
-    if stack.options.detach:
-        ready(stack.start())
-    else:
-        _supervise(stack, ready)
+    _supervise(stack, ready, lambda event: stderr().print(escape(event.message), highlight=False))
 
 
-def _up_detached(stack: LocalStack) -> None:
+def _up_detached(stack: DetachedStack, json_output: bool) -> None:
+    """Start the stack under a supervisor process of its own; show its progress until it is ready."""
     from rich.live import Live
 
-    live = Live(console=stderr(), transient=True, refresh_per_second=4, get_renderable=lambda: _overview(stack))
-    with live:
-        warnings = stack.start()
+    err = stderr()
+    live = Live(console=err, transient=True, refresh_per_second=4, get_renderable=lambda: _overview(stack))
+    try:
+        if json_output:
+            warnings = stack.start(_warn)
+        else:
+            with live:
+                warnings = stack.start(lambda notice: live.console.print(_warning(notice), highlight=False))
+    except KeyboardInterrupt:
+        with _signals_ignored():
+            stack.cancel()
+        raise
     for warning in warnings:
         _warn(warning)
+    if json_output:
+        print_json(_up_json(stack, warnings))
+        return
     console = stdout()
     console.print(_overview(stack))
-    console.print("Stop it with `sparkctl local down`; see its logs with `sparkctl local logs`.")
+    console.print(
+        "A supervisor restarts what crashes. Stop it with `sparkctl local down`; see its logs with "
+        "`sparkctl local logs`.",
+        highlight=False,
+    )
 
 
 def _up_foreground(stack: LocalStack) -> None:
@@ -112,33 +147,58 @@ def _up_foreground(stack: LocalStack) -> None:
 
         def ready(warnings: list[str]) -> None:
             for warning in warnings:
-                live.console.print(f"[yellow]Warning:[/] {escape(warning)}", highlight=False)
+                live.console.print(_warning(warning), highlight=False)
 
-        _supervise(stack, ready)
+        def event(happened: SupervisionEvent) -> None:
+            style = "green" if happened.kind == "restarted" else "red" if happened.kind == "failed" else "yellow"
+            live.console.print(f"[{style}]{escape(happened.message)}[/]", highlight=False)
+
+        _supervise(stack, ready, event)
 
 
-def _supervise(stack: LocalStack, on_ready: Callable[[list[str]], None]) -> None:
-    """Start the stack, then wait until Ctrl-C (or SIGTERM from `down`); whenever that comes, stop it in order.
+def _recovered(json_output: bool) -> None:
+    """What `up` shows after the stack's own supervisor brought back what was down."""
+    from sparkctl.local.status import stack_status
+
+    report = stack_status()
+    if json_output:
+        print_json(_status_json(report))
+        return
+    if report.state is not None:
+        stdout().print(_recorded_overview(report))
+
+
+def _supervise(
+    stack: LocalStack, on_ready: Callable[[list[str]], None], on_event: Callable[[SupervisionEvent], None]
+) -> None:
+    """Start the stack, then restart what crashes until Ctrl-C (or SIGTERM from `down`); then stop it in order.
 
     Interrupted before every service is ready, the command fails (exit 130); afterwards, that is how it ends.
+    SIGUSR1 (from another `sparkctl local up`) restarts failed processes at once.
     """
-    crashed = False
+    finished = False
+    retry = signal.signal(signal.SIGUSR1, lambda signum, frame: stack.request_retry())
     try:
         try:
             on_ready(stack.start())
-            while not stack.all_exited:
-                time.sleep(0.5)
-            crashed = True
+            while not stack.finished:
+                for event in stack.supervise():
+                    on_event(event)
+                time.sleep(SUPERVISE_INTERVAL)
+            finished = True
         except KeyboardInterrupt:
             if not stack.ready:
                 raise
     finally:
         with _signals_ignored():
             stack.stop()
-    if crashed:
+        signal.signal(signal.SIGUSR1, retry)
+    if finished:
         from sparkctl.errors import ProcessError
 
-        raise ProcessError("every process of the local stack has exited", hint="See why with `sparkctl local logs`.")
+        raise ProcessError(
+            "every process of the local stack failed and was left down", hint="See why with `sparkctl local logs`."
+        )
 
 
 @app.command()
@@ -178,28 +238,25 @@ def down(
 
 @app.command()
 def status(ctx: typer.Context) -> None:
-    """Show the local services: state, port, pid, health."""
-    from sparkctl.local.state import stack_status
+    """Show each process: state, restarts, last exit, health; exit 1 while one is down."""
+    from sparkctl.local.status import stack_status
 
     report = stack_status()
+    trouble = report.trouble()
     if app_context(ctx).json:
         print_json(_status_json(report))
-        return
-    console = stdout()
-    if report.problem is not None:
-        console.print(f"[yellow]{escape(report.problem)}[/]")
-        console.print("`sparkctl local down` removes it.", style="dim")
-        return
-    if report.state is None:
-        console.print("No local stack is running.")
-        return
-    console.print(_recorded_overview(report))
-    if report.stale:
-        console.print(
-            f"[yellow]The state file {report.state_file} is stale: none of its processes runs (the stack crashed "
-            "or the machine restarted).[/] `sparkctl local down` removes it; `sparkctl local up` starts afresh.",
-            highlight=False,
-        )
+    elif report.state is None and report.problem is None:
+        stdout().print("No local stack is running.")
+    elif report.state is not None:
+        console = stdout()
+        console.print(_recorded_overview(report))
+        for view in report.services:
+            if view.log_tail and view.name in report.down:
+                console.print(f"last lines of {view.name} ({view.log}):", style="bold", highlight=False)
+                for line in view.log_tail:
+                    console.print(f"  {escape(line)}", style="dim", highlight=False)
+    if trouble is not None:
+        raise trouble
 
 
 @app.command()
@@ -236,7 +293,7 @@ def logs(
                 _write(f"{name:>{width}} | {line}" if len(files) > 1 else line)
 
 
-def _overview(stack: LocalStack) -> RenderableType:
+def _overview(stack: Stack) -> RenderableType:
     from sparkctl.local.state import embedder_label
 
     options = stack.options
@@ -264,8 +321,14 @@ def _recorded_overview(report: StackStatus) -> RenderableType:
         api_key=state.api_key,
         embedder=embedder_label(state.embedder, state.llm_url),
         data_dir=state.data_dir,
-        footer=f"{'detached' if state.detached else 'foreground'}, started {state.started_at}",
+        footer=f"{'detached' if state.detached else 'foreground'}, started {state.started_at}, {_supervisor(state)}",
     )
+
+
+def _supervisor(state: StackState) -> str:
+    if state.supervisor is None:
+        return "no supervisor"
+    return f"supervisor pid {state.supervisor.pid}" + ("" if state.supervised else " (exited)")
 
 
 def _framed(
@@ -276,12 +339,14 @@ def _framed(
     from rich.text import Text
 
     table = Table(title_justify="left")
-    for column in ("service", "state", "port", "pid", "health", "log"):
+    for column in ("service", "state", "restarts", "last exit", "port", "pid", "health", "log"):
         table.add_column(column)
     for view in views:
         table.add_row(
             view.name,
             Text(view.state, style=_STATE_STYLES.get(view.state.split(" ")[0], "red")),
+            str(view.restarts) if view.restarts else "-",
+            view.last_exit or "-",
             str(view.port) if view.port else "-",
             str(view.pid) if view.pid else "-",
             _health(view.healthy),
@@ -305,6 +370,7 @@ def _framed(
 _STATE_STYLES = {
     "running": "green",
     "starting": "yellow",
+    "restarting": "yellow",
     "waiting": "dim",
     "stopping": "yellow",
     "stopped": "dim",
@@ -320,7 +386,7 @@ def _health(healthy: bool | None) -> Any:
     return Text("ok", style="green") if healthy else Text("failing", style="red")
 
 
-def _up_json(stack: LocalStack, warnings: list[str]) -> dict[str, Any]:
+def _up_json(stack: Stack, warnings: list[str]) -> dict[str, Any]:
     from sparkctl.local.state import embedder_label
 
     options = stack.options
@@ -342,11 +408,15 @@ def _status_json(report: StackStatus) -> dict[str, Any]:
     from sparkctl.local.state import embedder_label
 
     state = report.state
+    trouble = report.trouble()
     body: dict[str, Any] = {
         "state_file": str(report.state_file),
         "running": report.running,
         "stale": report.stale,
-        "problem": report.problem,
+        "healthy": trouble is None,
+        "down": report.down,
+        "problem": trouble.message if trouble is not None else None,
+        "hint": trouble.hint if trouble is not None else None,
         "services": [view.to_json() for view in report.services],
     }
     if state is not None:
@@ -360,6 +430,9 @@ def _status_json(report: StackStatus) -> dict[str, Any]:
             "detached": state.detached,
             "ready": state.ready,
             "started_at": state.started_at,
+            "supervisor": (
+                {"pid": state.supervisor.pid, "running": state.supervised} if state.supervisor is not None else None
+            ),
         }
     return body
 
@@ -391,8 +464,12 @@ def _signals_ignored() -> Iterator[None]:
             signal.signal(sig, handler)
 
 
+def _warning(message: str) -> str:
+    return f"[yellow]Warning:[/] {escape(message)}"
+
+
 def _warn(message: str) -> None:
-    stderr().print(f"[yellow]Warning:[/] {escape(message)}", highlight=False)
+    stderr().print(_warning(message), highlight=False)
 
 
 def _write(line: str) -> None:

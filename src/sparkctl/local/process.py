@@ -1,4 +1,5 @@
-"""One supervised local process: start it, wait until it answers, stop it in order, restart it."""
+"""One local process: start it, wait until it answers, stop it in order, restart it; or watch one that an earlier
+sparkctl started (adopt it by pid and start time)."""
 
 from __future__ import annotations
 
@@ -36,11 +37,12 @@ class ProcessSpec:
 
 
 class ManagedProcess:
-    """A child process in its own session, its output in a log file."""
+    """A child process in its own session, its output in a log file; or an adopted process of the same spec."""
 
     def __init__(self, spec: ProcessSpec) -> None:
         self.spec = spec
         self._process: subprocess.Popen[bytes] | None = None
+        self._adopted: tuple[int, int] | None = None
         self._log_offset = 0
 
     @property
@@ -49,16 +51,49 @@ class ManagedProcess:
 
     @property
     def pid(self) -> int | None:
-        return self._process.pid if self.running else None
+        if self._process is not None:
+            return self._process.pid if self._process.poll() is None else None
+        if self._adopted is not None and process_alive(*self._adopted):
+            return self._adopted[0]
+        return None
 
     @property
     def running(self) -> bool:
-        return self._process is not None and self._process.poll() is None
+        return self.pid is not None
+
+    @property
+    def adopted(self) -> bool:
+        return self._adopted is not None
 
     @property
     def exit_code(self) -> int | None:
-        """The exit status of a process that ended by itself (None while it runs or after `stop`)."""
+        """The exit status of a child that ended by itself (None while it runs, after `stop`, or when adopted)."""
         return self._process.poll() if self._process is not None else None
+
+    @property
+    def crashed(self) -> bool:
+        """True when the process was started (or adopted) and ended without `stop`."""
+        if self._process is not None:
+            return self._process.poll() is not None
+        return self._adopted is not None and not process_alive(*self._adopted)
+
+    def adopt(self, pid: int, ticks: int) -> None:
+        """Watch the process with this pid and start time, which an earlier sparkctl started from this spec."""
+        self._process = None
+        self._adopted = (pid, ticks)
+        self._log_offset = self.spec.log_path.stat().st_size if self.spec.log_path.exists() else 0
+
+    def reap(self) -> int | None:
+        """Forget a process that ended and SIGKILL what is left of its process group (unless its pid already
+        names another process); return its exit status if known."""
+        code = self.exit_code
+        process, adopted = self._process, self._adopted
+        self._process, self._adopted = None, None
+        leader = process.pid if process is not None else adopted[0] if adopted is not None else None
+        if leader is not None and _proc_stat(leader) is None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(leader, signal.SIGKILL)
+        return code
 
     def start(
         self, *, on_spawn: Callable[[ManagedProcess], None] | None = None, abort: threading.Event | None = None
@@ -70,6 +105,7 @@ class ManagedProcess:
         """
         if self.running:
             return
+        self._adopted = None
         if self.spec.port is not None:
             ensure_port_free(self.spec.port, self.spec.name)
         if self.spec.prepare is not None:
@@ -113,6 +149,10 @@ class ManagedProcess:
     def stop(self) -> None:
         """The stop signal to the process group, then SIGKILL if it does not leave in time."""
         process, self._process = self._process, None
+        adopted, self._adopted = self._adopted, None
+        if adopted is not None:
+            stop_pid(*adopted, self.spec.stop_signal, self.spec.stop_timeout)
+            return
         if process is None or process.poll() is not None:
             return
         _signal_group(process, self.spec.stop_signal)
@@ -125,6 +165,9 @@ class ManagedProcess:
     def kill(self) -> None:
         """Stop abruptly, as a crash would."""
         process, self._process = self._process, None
+        adopted, self._adopted = self._adopted, None
+        if adopted is not None:
+            stop_pid(*adopted, signal.SIGKILL, 5.0)
         if process is not None and process.poll() is None:
             _signal_group(process, signal.SIGKILL)
             process.wait(5)
@@ -146,6 +189,17 @@ class ManagedProcess:
         """The last lines of this run's output, on one line."""
         tail = [line.strip() for line in self.output().splitlines() if line.strip()][-lines:]
         return " | ".join(tail) or "(no output)"
+
+
+def describe_exit(code: int | None) -> str:
+    """How a process ended, from its exit status (None: not known, as for a process this program did not start)."""
+    if code is None:
+        return "exited (status unknown)"
+    if code < 0:
+        with contextlib.suppress(ValueError):
+            return f"killed by {signal.Signals(-code).name}"
+        return f"killed by signal {-code}"
+    return f"exited with code {code}"
 
 
 def _signal_group(process: subprocess.Popen[bytes], sig: signal.Signals) -> None:

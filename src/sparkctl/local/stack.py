@@ -1,42 +1,59 @@
-"""The GraphRAG stack as local processes, started by this process: the plan, its checks, starting in order.
+"""The GraphRAG stack as local processes, started and supervised by this process.
 
 PostgreSQL, Redis and NATS start one after the other; LightRAG, the preprocessor and the orchestrator then
 start together (they only need the servers, and starting them at once halves the wait on two cores); the
 worker comes last, so that jobs queued by an earlier run find every service up. Each process is recorded in
-the state file (see state.py) as soon as it exists.
+the state file (see state.py) as soon as it exists; once all answer, the supervisor (see supervisor.py)
+restarts any that crashes.
+
+`claim` decides what this run does with the state file it finds: start afresh (none, or a stale one); resume a
+stack whose supervisor has gone (adopt what still runs, start what does not); ask a live supervisor to restart
+what is down; or refuse a healthy stack.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
+import signal
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 
-import httpx
-
-from sparkctl.catalog import Catalog, load_catalog
-from sparkctl.errors import ConfigError, PortInUse, ProcessError
-from sparkctl.local.process import ManagedProcess, ensure_port_free, free_port, start_ticks
+from sparkctl.catalog import load_catalog
+from sparkctl.errors import ConfigError, ProcessError
+from sparkctl.local.checks import check_embedder, check_orchestrator_port, llm_warning, prepare_data_dir
+from sparkctl.local.process import ManagedProcess, describe_exit, free_port, start_ticks
 from sparkctl.local.servers import nats, postgres, redis
 from sparkctl.local.services import service_process
 from sparkctl.local.state import (
-    DATA_MARKER,
     ORDER,
     SERVERS,
     SERVICES,
     ProcessRecord,
-    ServiceView,
     StackState,
-    probe_health,
     read_state,
     remove_state,
     state_file,
+    stop_stack,
     write_state,
+)
+from sparkctl.local.status import ServiceView, probe_health
+from sparkctl.local.supervisor import (
+    FAILED,
+    RESTARTING,
+    RUNNING,
+    STARTING,
+    STOPPED,
+    RestartPolicy,
+    SupervisionEvent,
+    Supervisor,
 )
 
 DEFAULT_PORT = 8100
@@ -44,6 +61,8 @@ DEFAULT_LLM_URL = "http://127.0.0.1:11434"
 WORKER_READY_LINE = "worker consuming"
 HEALTH_INTERVAL = 10.0
 """Seconds between health probes of a running stack's table (each probe is a line in the service's log)."""
+RECOVERY_TIMEOUT = 120.0
+"""How long `up` waits for a live supervisor to bring back what is down."""
 
 
 @dataclass(frozen=True)
@@ -60,63 +79,27 @@ class StackOptions:
         return f"http://127.0.0.1:{self.port}"
 
 
-def llm_reachable(url: str, timeout: float = 2.0) -> bool:
-    """True when Ollama (/api/tags) or an OpenAI-compatible server (/models under a /v1 base) answers."""
-    for path in ("/api/tags", "/models"):
-        try:
-            if httpx.get(url.rstrip("/") + path, timeout=timeout).status_code == 200:
-                return True
-        except httpx.HTTPError:
-            continue
-    return False
+def recorded_options(state: StackState, options: StackOptions) -> StackOptions:
+    """The options a recorded stack runs with; the API key and --detach come from this command."""
+    port = urlsplit(state.endpoint).port or options.port
+    return replace(options, data_dir=state.data_dir, port=port, llm_url=state.llm_url, embedder=state.embedder)
 
 
-def llm_warning(url: str, embedder: str) -> str | None:
-    if llm_reachable(url):
-        return None
-    consequence = (
-        "code ingestion and the graph work with the hash embedder"
-        if embedder == "hash"
-        else "embeddings need it too: start it, or use --embedder hash to index code offline"
-    )
-    return (
-        f"no LLM server answers at {url} (tried /api/tags and /models): chat and document extraction fail "
-        f"until one does; {consequence}."
-    )
+@dataclass(frozen=True)
+class Claim:
+    """What `claim` found: notices for the user; the processes it adopted (a resumed stack); or those a live
+    supervisor was asked to restart (then this run starts nothing and waits with `await_recovery`)."""
 
-
-def check_embedder(url: str, catalog: Catalog) -> None:
-    """One short embedding from the catalog's embed model at `url`: ProcessError when its vectors are not the
-    size models.toml says (every ingest would fail); nothing when the server does not answer (warned apart)."""
-    import asyncio
-
-    from sparkctl.services.common.llm import LlmClient, LlmError, create_http_client
-
-    embed = catalog.by_role("embed")
-    if not embed or not llm_reachable(url):
-        return
-
-    async def size() -> int:
-        async with create_http_client(30) as http:
-            return int((await LlmClient(url, http).embed(embed[0].pull_ref, ["the size of a vector"])).shape[1])
-
-    try:
-        found = asyncio.run(size())
-    except LlmError:
-        return
-    if found != embed[0].dimensions:
-        raise ProcessError(
-            f"the model server at {url} returned {found}-dimensional embeddings from {embed[0].pull_ref}; "
-            f"models.toml says {embed[0].dimensions}",
-            hint="Serve the catalog's embed model there (--llm-url), give models.toml that model's dimensions "
-            "(--models), or use --embedder hash.",
-        )
+    notices: list[str] = field(default_factory=list)
+    adopted: tuple[str, ...] = ()
+    retried: tuple[str, ...] = ()
+    supervisor: int | None = None
 
 
 class LocalStack:
-    """One `sparkctl local up`: claim the state file, start every process, report, stop."""
+    """One `sparkctl local up`: claim the state file, start what is missing, supervise, report, stop."""
 
-    def __init__(self, options: StackOptions, state_path: Path | None = None) -> None:
+    def __init__(self, options: StackOptions, state_path: Path | None = None, policy: RestartPolicy | None = None):
         self.options = replace(options, data_dir=options.data_dir.expanduser().absolute())
         self.state_path = state_path or state_file()
         self._processes: dict[str, ManagedProcess] = {}
@@ -125,18 +108,58 @@ class LocalStack:
         self._lock = threading.Lock()
         self._abort = threading.Event()
         self._state: StackState | None = None
+        self._records: dict[str, ProcessRecord] = {}
+        self._earlier: dict[str, ProcessRecord] = {}
+        self._adopted: set[str] = set()
+        self._baseline: dict[str, int] = {}
+        self._released = False
+        self._supervisor = Supervisor(
+            self._processes,
+            policy,
+            order=ORDER,
+            on_spawn=self._spawned,
+            on_change=self._supervision_changed,
+            abort=self._abort,
+        )
 
-    def claim(self) -> list[str]:
-        """Check everything that can be checked before starting, and record this run in the state file.
+    def claim(self) -> Claim:
+        """Check what can be checked before starting, and take the state file for this run.
 
-        Returns notices for the user (a stale state file that was removed); raises when a stack runs
-        already, the data directory is not writable or the orchestrator's port is taken.
+        Raises when a healthy stack runs already (or is being started), the data directory is not writable or
+        the orchestrator's port is taken.
         """
-        notices = clear_stale(self.state_path)
+        with _locked(self.state_path):
+            notices: list[str] = []
+            try:
+                state = read_state(self.state_path)
+            except ConfigError as error:
+                remove_state(self.state_path)
+                notices.append(f"removed an unreadable state file: {error.message}")
+                state = None
+            if state is not None and state.stale:
+                remove_state(self.state_path)
+                notices.append(
+                    f"removed the stale state file {self.state_path}: the stack started {state.started_at} is no "
+                    "longer running (it ended without `sparkctl local down`)"
+                )
+                state = None
+            if state is not None and state.supervised:
+                return self._ask_supervisor(state, notices)
+            if state is not None and state.ready and all(state.service(name) for name in ORDER):
+                return self._resume(state, notices)
+            if state is not None:
+                stop_stack(self.state_path)
+                notices.append(
+                    f"stopped what was left of the stack started {state.started_at}, whose start was cut short"
+                )
+            self._claim_fresh()
+            return Claim(notices)
+
+    def _claim_fresh(self) -> None:
         prepare_data_dir(self.options.data_dir)
         check_orchestrator_port(self.options.port)
-        self._build()
-        me = os.getpid()
+        ports = distinct_free_ports(5, exclude={self.options.port})
+        self._build(dict(zip(("postgres", "redis", "nats", "lightrag", "preprocessor"), ports, strict=True)))
         self._state = StackState(
             data_dir=self.options.data_dir,
             endpoint=self.options.endpoint,
@@ -145,17 +168,100 @@ class LocalStack:
             api_key=self.options.api_key is not None,
             detached=self.options.detach,
             started_at=datetime.now(UTC).isoformat(timespec="seconds"),
-            supervisor=ProcessRecord("sparkctl", me, start_ticks(me) or 0),
+            supervisor=_me(),
         )
         try:
             write_state(self._state, self.state_path, exclusive=True)
         except FileExistsError:
-            current = read_state(self.state_path)
-            raise already_running(current, self.state_path) from None
-        return notices
+            raise already_running(read_state(self.state_path), self.state_path) from None
+
+    def _resume(self, state: StackState, notices: list[str]) -> Claim:
+        """Adopt the recorded processes that still run; `start` then starts the others."""
+        if state.api_key and self.options.api_key is None:
+            raise ConfigError(
+                f"the local stack at {state.endpoint} requires an API key, and none was given to pass on to it",
+                hint="Give the same key again with --api-key or SPARKCTL_API_KEYS.",
+            )
+        if not state.api_key and self.options.api_key is not None:
+            raise ConfigError(
+                f"the local stack at {state.endpoint} runs without an API key",
+                hint="Leave out --api-key (and SPARKCTL_API_KEYS), or start it afresh with one after "
+                "`sparkctl local down`.",
+            )
+        self.options = recorded_options(state, self.options)
+        prepare_data_dir(self.options.data_dir)
+        self._build({name: record.port for name in ORDER if (record := state.service(name)) and record.port})
+        for name in ORDER:
+            record = state.service(name)
+            assert record is not None
+            self._earlier[name] = self._records[name] = record
+            self._processes[name].adopt(record.pid, record.start_ticks)
+            if record.alive:
+                self._adopted.add(name)
+                self._phase[name] = RUNNING
+        down = [name for name in ORDER if name not in self._adopted]
+        self._state = replace(state, detached=self.options.detach, supervisor=_me(), ready=False)
+        self._save()
+        gone = "its supervisor had exited"
+        if down:
+            gone += f" and {', '.join(down)} {'is' if len(down) == 1 else 'are'} down"
+        notices.append(f"resuming the local stack at {state.endpoint} (data in {state.data_dir}): {gone}")
+        return Claim(notices, adopted=tuple(sorted(self._adopted, key=ORDER.index)))
+
+    def _ask_supervisor(self, state: StackState, notices: list[str]) -> Claim:
+        """A live supervisor owns the stack: ask it to restart what is down now; refuse when nothing is."""
+        down = state.down()
+        assert state.supervisor is not None
+        if not state.ready or not down:
+            raise already_running(state, self.state_path)
+        self._state = state
+        self._baseline = {name: record.restarts if (record := state.service(name)) else 0 for name in down}
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(state.supervisor.pid, signal.SIGUSR1)
+        notices.append(f"asked the stack's supervisor (pid {state.supervisor.pid}) to restart {', '.join(down)} now")
+        return Claim(notices, retried=tuple(down), supervisor=state.supervisor.pid)
+
+    def await_recovery(self, claim: Claim, timeout: float = RECOVERY_TIMEOUT) -> None:
+        """Wait until the live supervisor has brought back what `claim` found down; ProcessError if it does not."""
+        deadline = time.monotonic() + timeout
+        while True:
+            state = read_state(self.state_path)
+            if state is None or not state.supervised:
+                raise ProcessError(
+                    f"the local stack's supervisor stopped while restarting {', '.join(claim.retried)}",
+                    hint="See `sparkctl local status`, then `sparkctl local up` again.",
+                )
+            self._state = state
+            pending, failed = [], []
+            for name in claim.retried:
+                record = state.service(name)
+                restarted = record is not None and record.restarts > self._baseline.get(name, 0)
+                if record is not None and restarted and record.alive and record.state == RUNNING:
+                    continue
+                if record is not None and restarted and record.state in (RESTARTING, FAILED):
+                    failed.append(f"{name} ({record.last_exit})")
+                else:
+                    pending.append(name)
+            if failed:
+                names = [entry.split(" ", 1)[0] for entry in failed]
+                raise ProcessError(
+                    f"{', '.join(failed)} did not start again",
+                    hint=f"See why with {' or '.join(f'`sparkctl local logs {name}`' for name in names)}.",
+                )
+            if not pending:
+                return
+            if time.monotonic() > deadline:
+                raise ProcessError(
+                    f"{', '.join(pending)} did not come back within {timeout:.0f} s",
+                    hint="Follow it with `sparkctl local status`.",
+                )
+            time.sleep(0.2)
 
     def start(self) -> list[str]:
-        """Start every process in order; return warnings (no LLM server). On any failure, stop them all."""
+        """Start every process that does not run, in order; return warnings (no LLM server).
+
+        On a failure, stop what this run started: everything for a fresh stack, the missing part for a resumed one.
+        """
         if self._state is None:
             raise RuntimeError("claim() the stack before starting it")
         with ThreadPoolExecutor(max_workers=len(SERVICES)) as pool:
@@ -170,30 +276,44 @@ class LocalStack:
             except BaseException:
                 self._abort.set()
                 pool.shutdown(wait=True, cancel_futures=True)
-                self.stop()
+                self._give_up()
                 raise
             warning = llm.result()
         with self._lock:
+            for name in ORDER:
+                record = self._records[name]
+                self._supervisor.watch(
+                    name, restarts=record.restarts, last_exit=record.last_exit, exited_at=record.exited_at
+                )
             self._state.ready = True
-            if self.options.detach:
-                self._state.supervisor = None
-            write_state(self._state, self.state_path)
+            self._save()
         return [warning] if warning else []
+
+    def supervise(self) -> list[SupervisionEvent]:
+        """One round of supervision: call it every fraction of a second, from the thread that will stop the stack."""
+        return self._supervisor.check()
+
+    def request_retry(self) -> None:
+        """Restart failed and waiting processes at the next round (safe from a signal handler)."""
+        self._supervisor.request_retry()
 
     def stop(self) -> None:
         """Stop every process in reverse order, then remove the state file if it is still this run's."""
+        if self._released:
+            return
+        self._supervisor.stop_all()
         for name in reversed(ORDER):
             process = self._processes.get(name)
-            if process is None or self._phase[name] == "waiting":
+            if process is None or (self._phase[name] == "waiting" and name not in self._adopted):
                 continue
             exited = process.exit_code
-            if self._phase[name] == "running" and exited is not None:
+            if self._phase[name] == RUNNING and exited is not None:
                 self._phase[name] = f"exited ({exited})"
-            elif self._phase[name] != "failed":
+            elif self._phase[name] != FAILED:
                 self._phase[name] = "stopping"
             process.stop()
             if self._phase[name] == "stopping":
-                self._phase[name] = "stopped"
+                self._phase[name] = STOPPED
         self._release()
 
     @property
@@ -202,29 +322,29 @@ class LocalStack:
         return self._state is not None and self._state.ready
 
     @property
-    def all_exited(self) -> bool:
-        started = [self._processes[name] for name in ORDER if self._phase[name] != "waiting"]
-        return bool(started) and not any(process.running for process in started)
+    def finished(self) -> bool:
+        """True once nothing runs and nothing will be restarted."""
+        return self._supervisor.finished
 
     def views(self) -> list[ServiceView]:
         return [self._view(name) for name in ORDER]
 
-    def _build(self) -> None:
+    def _build(self, ports: dict[str, int]) -> None:
         data, logs = self.options.data_dir, self.options.data_dir / "logs"
-        ports = distinct_free_ports(5, exclude={self.options.port})
         servers = {
-            "postgres": postgres(data, ports[0]),
-            "redis": redis(data, ports[1]),
-            "nats": nats(data, ports[2]),
+            "postgres": postgres(data, ports["postgres"]),
+            "redis": redis(data, ports["redis"]),
+            "nats": nats(data, ports["nats"]),
         }
         service_ports: dict[str, int | None] = {
-            "lightrag": ports[3],
-            "preprocessor": ports[4],
+            "lightrag": ports["lightrag"],
+            "preprocessor": ports["preprocessor"],
             "orchestrator": self.options.port,
             "worker": None,
         }
         env = service_env(self.options, {name: server.url for name, server in servers.items()}, service_ports)
-        self._processes = {name: server.process for name, server in servers.items()}
+        self._processes.clear()
+        self._processes.update({name: server.process for name, server in servers.items()})
         for name in SERVICES:
             self._processes[name] = service_process(
                 name,
@@ -235,13 +355,29 @@ class LocalStack:
             )
 
     def _start_one(self, name: str) -> None:
-        self._phase[name] = "starting"
+        process = self._processes[name]
+        if name in self._adopted and process.running:
+            return
+        earlier = self._earlier.get(name)
+        if earlier is not None:
+            noticed = earlier.state in (RESTARTING, FAILED)
+            self._records[name] = replace(
+                earlier,
+                restarts=earlier.restarts + 1,
+                last_exit=earlier.last_exit if noticed else describe_exit(process.reap()),
+                exited_at=earlier.exited_at if noticed else None,
+            )
+        self._adopted.discard(name)
+        self._phase[name] = STARTING
         try:
-            self._processes[name].start(on_spawn=self._spawned, abort=self._abort)
+            process.start(on_spawn=self._spawned, abort=self._abort)
         except BaseException:
-            self._phase[name] = "failed"
+            self._phase[name] = FAILED
             raise
-        self._phase[name] = "running"
+        self._phase[name] = RUNNING
+        with self._lock:
+            self._records[name] = replace(self._records[name], state=RUNNING)
+            self._save()
 
     def _start_together(self, pool: ThreadPoolExecutor, names: Iterable[str]) -> None:
         """Start these at once; the first to fail cancels the others and is the error raised."""
@@ -254,11 +390,28 @@ class LocalStack:
         wait(futures)
         raise failed.exception()  # type: ignore[misc]
 
+    def _give_up(self) -> None:
+        """A start that failed: a fresh stack stops entirely; a resumed one keeps what it adopted, unsupervised."""
+        if not self._earlier:
+            self.stop()
+            return
+        for name in reversed(ORDER):
+            if name not in self._adopted and self._phase[name] != "waiting":
+                self._processes[name].stop()
+        with self._lock:
+            if self._state is not None:
+                self._state.supervisor = None
+                self._state.ready = True
+                self._save()
+        self._released = True
+
     def _spawned(self, process: ManagedProcess) -> None:
         pid = process.pid
         if pid is None or self._state is None:
             return
         spec = process.spec
+        watched = self._supervisor.state(spec.name)
+        before = self._records.get(spec.name)
         record = ProcessRecord(
             name=spec.name,
             pid=pid,
@@ -267,12 +420,37 @@ class LocalStack:
             log=spec.log_path,
             stop_signal=spec.stop_signal.name,
             stop_timeout=spec.stop_timeout,
+            state=STARTING,
+            restarts=watched.restarts if watched else before.restarts if before else 0,
+            last_exit=watched.last_exit if watched else before.last_exit if before else None,
+            exited_at=watched.exited_at if watched else before.exited_at if before else None,
         )
         with self._lock:
-            self._state.services = [r for r in self._state.services if r.name != spec.name] + [record]
-            write_state(self._state, self.state_path)
+            self._records[spec.name] = record
+            self._save()
+
+    def _supervision_changed(self, name: str) -> None:
+        watched = self._supervisor.state(name)
+        record = self._records.get(name)
+        if watched is None or record is None or self._state is None:
+            return
+        with self._lock:
+            self._records[name] = replace(
+                record,
+                state=watched.state,
+                restarts=watched.restarts,
+                last_exit=watched.last_exit,
+                exited_at=watched.exited_at,
+            )
+            self._save()
+
+    def _save(self) -> None:
+        assert self._state is not None
+        self._state.services = [self._records[name] for name in ORDER if name in self._records]
+        write_state(self._state, self.state_path)
 
     def _release(self) -> None:
+        self._released = True
         try:
             current = read_state(self.state_path)
         except ConfigError:
@@ -284,12 +462,22 @@ class LocalStack:
         process = self._processes.get(name)
         if process is None:
             return ServiceView(name, self._phase[name], None, None, None, None)
+        record = self._records.get(name)
+        watched = self._supervisor.state(name)
         phase, healthy = self._phase[name], None
-        if phase == "running" and not process.running:
-            phase = f"exited ({process.exit_code})"
-        elif phase == "running":
+        if watched is not None and phase not in ("stopping", STOPPED):
+            phase = watched.state
+            restarts, last_exit, exited_at = watched.restarts, watched.last_exit, watched.exited_at
+        else:
+            restarts = record.restarts if record else 0
+            last_exit, exited_at = (record.last_exit, record.exited_at) if record else (None, None)
+        if phase == RUNNING and not process.running:
+            phase = f"exited ({process.exit_code})" if watched is None else "dead"
+        elif phase == RUNNING:
             healthy = self._cached_health(name, process.spec.port)
-        return ServiceView(name, phase, process.spec.port, process.pid, healthy, process.spec.log_path)
+        return ServiceView(
+            name, phase, process.spec.port, process.pid, healthy, process.spec.log_path, restarts, last_exit, exited_at
+        )
 
     def _cached_health(self, name: str, port: int | None) -> bool:
         checked, healthy = self._health.get(name, (0.0, False))
@@ -297,6 +485,23 @@ class LocalStack:
             healthy = probe_health(name, port)
             self._health[name] = (time.monotonic(), healthy)
         return healthy
+
+
+def _me() -> ProcessRecord:
+    me = os.getpid()
+    return ProcessRecord("supervisor", me, start_ticks(me) or 0)
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """One `claim` at a time per state file, across processes."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.with_name(f".{path.name}.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def distinct_free_ports(count: int, exclude: set[int]) -> list[int]:
@@ -339,46 +544,3 @@ def already_running(state: StackState | None, path: Path) -> ProcessError:
         f"a local stack is already running{where}; its state file is {path}",
         hint="Stop it with `sparkctl local down`, or use it as it is.",
     )
-
-
-def clear_stale(path: Path) -> list[str]:
-    """Remove a state file whose processes are all gone (or that cannot be read); raise if a stack runs."""
-    try:
-        state = read_state(path)
-    except ConfigError as error:
-        remove_state(path)
-        return [f"removed an unreadable state file: {error.message}"]
-    if state is None:
-        return []
-    if not state.stale:
-        raise already_running(state, path)
-    remove_state(path)
-    return [
-        f"removed the stale state file {path}: the stack started {state.started_at} is no longer running "
-        "(it ended without `sparkctl local down`)"
-    ]
-
-
-def prepare_data_dir(path: Path) -> None:
-    """Create the data directory and mark it as the local stack's; ConfigError when it cannot be written."""
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        probe = path / f".write-test-{os.getpid()}"
-        probe.write_bytes(b"")
-        probe.unlink()
-        (path / DATA_MARKER).write_text("data of a sparkctl local stack\n")
-    except OSError as exc:
-        raise ConfigError(
-            f"the data directory {path} is not writable: {exc.strerror or exc}",
-            hint="Choose a writable directory with --data-dir.",
-        ) from None
-
-
-def check_orchestrator_port(port: int) -> None:
-    try:
-        ensure_port_free(port, "the orchestrator")
-    except PortInUse:
-        raise PortInUse(
-            f"port {port}, where the orchestrator would listen, is already in use",
-            hint=f"Choose another with --port, or stop what listens there (ss -ltnp 'sport = :{port}').",
-        ) from None

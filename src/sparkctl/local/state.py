@@ -2,7 +2,8 @@
 endpoint), and what `status`, `down` and `logs` do from it, whichever process started the stack.
 
 Each process is recorded with its start time from /proc, so a pid the kernel has since given to another
-process is never taken for the stack's. A state file none of whose processes runs is stale.
+process is never taken for the stack's, and with what its supervisor knows of it (state, restarts, last exit).
+A state file none of whose processes runs is stale.
 """
 
 from __future__ import annotations
@@ -20,14 +21,15 @@ from typing import Any
 from sparkctl import paths
 from sparkctl.errors import ConfigError
 from sparkctl.local.process import process_alive, stop_pid
-from sparkctl.local.servers import nats_answers, postgres_answers, redis_answers
-from sparkctl.local.services import http_ready
+from sparkctl.local.supervisor import FAILED, RESTARTING, RUNNING
 
 STATE_VERSION = 1
 SERVERS = ("postgres", "redis", "nats")
 SERVICES = ("lightrag", "preprocessor", "orchestrator", "worker")
 ORDER = SERVERS + SERVICES
 """The processes of a local stack, in the order they start."""
+SUPERVISOR_LOG = "supervisor"
+"""The log of a detached stack's supervisor: data_dir/logs/supervisor.log."""
 DATA_MARKER = ".sparkctl-local"
 
 
@@ -46,6 +48,10 @@ class ProcessRecord:
     log: Path | None = None
     stop_signal: str = "SIGTERM"
     stop_timeout: float = 10.0
+    state: str = RUNNING
+    restarts: int = 0
+    last_exit: str | None = None
+    exited_at: str | None = None
 
     @property
     def alive(self) -> bool:
@@ -68,6 +74,10 @@ class ProcessRecord:
             log=Path(data["log"]) if data.get("log") else None,
             stop_signal=str(data.get("stop_signal", "SIGTERM")),
             stop_timeout=float(data.get("stop_timeout", 10.0)),
+            state=str(data.get("state", RUNNING)),
+            restarts=int(data.get("restarts", 0)),
+            last_exit=str(data["last_exit"]) if data.get("last_exit") else None,
+            exited_at=str(data["exited_at"]) if data.get("exited_at") else None,
         )
 
 
@@ -95,6 +105,23 @@ class StackState:
     @property
     def stale(self) -> bool:
         return not self.alive()
+
+    @property
+    def supervised(self) -> bool:
+        """True while the process that restarts crashed ones (foreground `up` or a detached supervisor) runs."""
+        return self.supervisor is not None and self.supervisor.alive
+
+    def down(self) -> list[str]:
+        """The processes that should run and do not (all of them, once the stack was ready)."""
+        names = []
+        for name in ORDER:
+            record = self.service(name)
+            if record is None:
+                if self.ready:
+                    names.append(name)
+            elif not record.alive or record.state in (RESTARTING, FAILED):
+                names.append(name)
+        return names
 
     def service(self, name: str) -> ProcessRecord | None:
         return next((record for record in self.services if record.name == name), None)
@@ -203,88 +230,12 @@ def embedder_label(embedder: str, llm_url: str) -> str:
     return f"llm (the embed model of models.toml at {llm_url})"
 
 
-@dataclass(frozen=True)
-class ServiceView:
-    """One line of the services table."""
-
-    name: str
-    state: str
-    port: int | None
-    pid: int | None
-    healthy: bool | None
-    log: Path | None
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "state": self.state,
-            "port": self.port,
-            "pid": self.pid,
-            "healthy": self.healthy,
-            "log": str(self.log) if self.log else None,
-        }
-
-
-def probe_health(name: str, port: int | None) -> bool:
-    """Whether a running server or service answers on its port (the worker has none: running is healthy)."""
-    if port is None:
-        return True
-    checks: dict[str, Callable[[int], bool]] = {
-        "postgres": postgres_answers,
-        "redis": redis_answers,
-        "nats": nats_answers,
-    }
-    return checks.get(name, http_ready)(port)
-
-
-@dataclass(frozen=True)
-class StackStatus:
-    """What `status` reports: the recorded stack (if any), each process, or why the state file is unusable."""
-
-    state_file: Path
-    state: StackState | None
-    services: list[ServiceView] = field(default_factory=list)
-    problem: str | None = None
-
-    @property
-    def running(self) -> bool:
-        return self.state is not None and any(view.state == "running" for view in self.services)
-
-    @property
-    def stale(self) -> bool:
-        return (self.state is not None and not self.running) or self.problem is not None
-
-
 def recorded_state(path: Path | None = None) -> StackState | None:
     """The recorded stack, if a readable state file names one."""
     try:
         return read_state(path or state_file())
     except ConfigError:
         return None
-
-
-def stack_status(path: Path | None = None) -> StackStatus:
-    path = path or state_file()
-    try:
-        state = read_state(path)
-    except ConfigError as error:
-        return StackStatus(path, None, problem=error.message)
-    if state is None:
-        return StackStatus(path, None)
-    return StackStatus(path, state, recorded_views(state))
-
-
-def recorded_views(state: StackState) -> list[ServiceView]:
-    views = []
-    for name in ORDER:
-        record = state.service(name)
-        if record is None:
-            views.append(ServiceView(name, "not started", None, None, None, None))
-            continue
-        alive = record.alive
-        healthy = probe_health(name, record.port) if alive else False
-        views.append(ServiceView(name, "running" if alive else "dead", record.port, record.pid, healthy, record.log))
-    return views
 
 
 @dataclass(frozen=True)
@@ -311,7 +262,7 @@ def stop_stack(path: Path | None = None, on_stop: Callable[[str], None] | None =
     supervisor = state.supervisor
     if supervisor is not None and supervisor.alive:
         if on_stop is not None:
-            on_stop(f"sparkctl local up (pid {supervisor.pid})")
+            on_stop(f"{'the supervisor' if state.detached else 'sparkctl local up'} (pid {supervisor.pid})")
         budget = sum(record.stop_timeout for record in state.services) + 5.0
         stop_pid(supervisor.pid, supervisor.start_ticks, signal.SIGTERM, budget, group=False)
     for record in sorted(state.services, key=lambda r: ORDER.index(r.name), reverse=True):
@@ -355,13 +306,13 @@ def purge_data(data_dir: Path) -> bool:
 
 def log_files(path: Path | None = None, data_dir: Path | None = None, service: str | None = None) -> dict[str, Path]:
     """The log of each process (or of one): those the state file names, else those in the data directory."""
-    if service is not None and service not in ORDER:
-        raise ConfigError(f"there is no local service named {service!r}", hint=f"Choose one of: {', '.join(ORDER)}.")
+    names = (*ORDER, SUPERVISOR_LOG)
+    if service is not None and service not in names:
+        raise ConfigError(f"there is no local service named {service!r}", hint=f"Choose one of: {', '.join(names)}.")
     state = recorded_state(path)
     folder = ((data_dir or (state.data_dir if state else None) or default_data_dir()).absolute()) / "logs"
     recorded = {r.name: r.log for r in state.services if r.log} if state and data_dir is None else {}
-    names = [service] if service else list(ORDER)
-    found = {name: recorded.get(name) or folder / f"{name}.log" for name in names}
+    found = {name: recorded.get(name) or folder / f"{name}.log" for name in ([service] if service else names)}
     found = {name: log for name, log in found.items() if log.is_file()}
     if not found:
         raise ConfigError(

@@ -1,4 +1,4 @@
-"""The ingest worker process: connections, migrations, and the consumer loop until SIGTERM."""
+"""The ingest worker process: connections, migrations, the heartbeat, and the consumer loop until SIGTERM."""
 
 from __future__ import annotations
 
@@ -6,15 +6,21 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 import httpx
 
+from sparkctl.services.common import heartbeat
 from sparkctl.services.common.database import create_pool
 from sparkctl.services.common.remote import LightragClient, PreprocessorClient
 from sparkctl.services.common.schema import migrate
 from sparkctl.services.worker.consumer import consume
 from sparkctl.services.worker.pipeline import IngestPipeline
 from sparkctl.services.worker.settings import WorkerSettings
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
 
 log = logging.getLogger(__name__)
 
@@ -35,10 +41,48 @@ async def run_worker(settings: WorkerSettings, stop: asyncio.Event | None = None
             LightragClient(http, settings.lightrag_url, settings.service_key),
         )
         try:
-            log.info("worker consuming %s as %s", settings.nats_url.rsplit("@", 1)[-1], settings.consumer)
-            await consume(settings, pool, pipeline, stop)
+            async with _heartbeat(settings):
+                log.info("worker consuming %s as %s", settings.nats_url.rsplit("@", 1)[-1], settings.consumer)
+                await consume(settings, pool, pipeline, stop)
         finally:
             await pool.close()
+
+
+@contextlib.asynccontextmanager
+async def _heartbeat(settings: WorkerSettings) -> AsyncIterator[None]:
+    """While the body runs, refresh this worker's heartbeat in Redis (when it has one); leave on a clean stop."""
+    if settings.redis_url is None:
+        yield
+        return
+    from redis.asyncio import Redis
+
+    redis = Redis.from_url(settings.redis_url, socket_timeout=2.0, socket_connect_timeout=2.0)
+    instance = heartbeat.instance_name(settings.consumer)
+    task = asyncio.create_task(_beat_forever(redis, instance, settings))
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        with contextlib.suppress(Exception):
+            await heartbeat.leave(redis, instance)
+        await redis.aclose()
+
+
+async def _beat_forever(redis: Redis, instance: str, settings: WorkerSettings) -> None:
+    failing = False
+    while True:
+        try:
+            await heartbeat.beat(redis, instance, settings.heartbeat_ttl)
+            if failing:
+                log.info("heartbeat in Redis restored")
+            failing = False
+        except Exception as exc:
+            if not failing:
+                log.warning("cannot write the heartbeat to Redis (%s); the orchestrator reports the worker down", exc)
+            failing = True
+        await asyncio.sleep(settings.heartbeat_every)
 
 
 def _stop_on_signals() -> asyncio.Event:

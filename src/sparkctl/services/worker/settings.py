@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from sparkctl.services.common.settings import ServiceSettings, Url
 
@@ -12,6 +12,11 @@ class WorkerSettings(ServiceSettings):
     nats_url: Url = "nats://127.0.0.1:4222"
     preprocessor_url: Url = "http://127.0.0.1:8090"
     lightrag_url: Url = "http://127.0.0.1:9621"
+    redis_url: str | None = Field(
+        default=None, description="where the worker publishes its heartbeat for the orchestrator's /ready; unset: none"
+    )
+    heartbeat_ttl: float = Field(default=15.0, gt=0, description="seconds a heartbeat stays fresh in Redis")
+    heartbeat_every: float = Field(default=5.0, gt=0, description="seconds between two heartbeats")
     consumer: str = Field(default="ingest-worker", description="durable JetStream consumer name")
     concurrency: int = Field(default=2, ge=1, description="jobs processed at once")
     ack_wait: float = Field(default=60.0, gt=0, description="seconds before an unacknowledged job is redelivered")
@@ -28,6 +33,12 @@ class WorkerSettings(ServiceSettings):
         "(a GraphML file in the local stack), so fewer, larger inserts index faster and report progress less often",
     )
     request_timeout: float = 300.0
+
+    @model_validator(mode="after")
+    def _beats_within_ttl(self) -> WorkerSettings:
+        if self.heartbeat_every >= self.heartbeat_ttl:
+            raise ValueError("heartbeat_every must be shorter than heartbeat_ttl, or heartbeats lapse between beats")
+        return self
 
     @property
     def heartbeat_interval(self) -> float:

@@ -1,4 +1,5 @@
-"""/health (the process is up) and /ready (each server the orchestrator needs, named when down)."""
+"""/health (the process is up) and /ready (each server the orchestrator needs, named when down, and whether a
+worker consumes ingest jobs: a fresh heartbeat in Redis)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from collections.abc import Awaitable
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
+from sparkctl.services.common import heartbeat
 from sparkctl.services.orchestrator.auth import authenticate
 from sparkctl.services.orchestrator.resources import Resources, resources, where
 from sparkctl.services.orchestrator.settings import OrchestratorSettings
@@ -28,12 +30,13 @@ async def ready(request: Request, res: Resources = Depends(resources)) -> JSONRe
         "redis": (where(settings.redis_url), _redis(res)),
         "nats": (where(settings.nats_url), _nats(res)),
         "lightrag": (where(settings.lightrag_url), _lightrag(res, settings.lightrag_url)),
+        "worker": (None, _worker(res)),
     }
     results = await asyncio.gather(
         *(_within(check, settings.readiness_timeout) for _, check in checks.values()), return_exceptions=False
     )
     report = {name: "up" if ok else "down" for name, ok in zip(checks, results, strict=True)}
-    down = [f"{name} at {checks[name][0]}" for name, ok in zip(checks, results, strict=True) if not ok]
+    down = [_down(name, checks[name][0]) for name, ok in zip(checks, results, strict=True) if not ok]
     if down:
         body = {
             "status": "not ready",
@@ -42,6 +45,10 @@ async def ready(request: Request, res: Resources = Depends(resources)) -> JSONRe
         }
         return JSONResponse(body, 503)
     return JSONResponse({"status": "ready", "services": report})
+
+
+def _down(name: str, address: str | None) -> str:
+    return f"{name} at {address}" if address else f"{name} (no fresh heartbeat in Redis)"
 
 
 async def _within(check: Awaitable[None], timeout: float) -> bool:
@@ -68,3 +75,8 @@ async def _nats(res: Resources) -> None:
 async def _lightrag(res: Resources, url: str) -> None:
     response = await res.http.get(f"{url}/health")
     response.raise_for_status()
+
+
+async def _worker(res: Resources) -> None:
+    if await heartbeat.live_workers(res.redis) == 0:
+        raise LookupError("no worker has a fresh heartbeat")
