@@ -288,3 +288,21 @@ def _containers(obj: dict[str, Any]) -> list[dict[str, Any]]:
 def test_graphrag_without_sparkctls_values_says_where_they_come_from(helm_binary: Path) -> None:
     with pytest.raises(HelmError, match="sparkctl"):
         _render(helm_binary, "graphrag", {})
+
+
+@pytest.mark.parametrize("catalog", list(CATALOGS))
+def test_every_graphrag_service_is_scraped_by_prometheus_on_a_port_it_declares(helm_binary: Path, catalog: str) -> None:
+    rendered = _render(helm_binary, "graphrag", _values("graphrag", catalog, "plain"))
+
+    deployments = {obj["metadata"]["name"]: obj for obj in rendered if obj["kind"] == "Deployment"}
+    for name in ("orchestrator", "lightrag", "preprocessor", "worker"):
+        pod = deployments[name]["spec"]["template"]
+        annotations = pod["metadata"]["annotations"]
+        assert annotations["prometheus.io/scrape"] == "true", name
+        assert annotations["prometheus.io/path"] == "/metrics", name
+        (container,) = pod["spec"]["containers"]
+        declared = {port["containerPort"] for port in container.get("ports", [])}
+        assert int(annotations["prometheus.io/port"]) in declared, name
+    worker = deployments["worker"]["spec"]["template"]
+    env = {item["name"]: item.get("value") for item in worker["spec"]["containers"][0]["env"]}
+    assert env["SPARKCTL_METRICS_PORT"] == worker["metadata"]["annotations"]["prometheus.io/port"]

@@ -8,17 +8,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
+import httpx
 import pytest
+from prometheus_client import generate_latest
 from psycopg_pool import AsyncConnectionPool
 
 from sparkctl.errors import ArchiveError, ServiceUnavailable
+from sparkctl.local.process import free_port
 from sparkctl.services.common import jobs, messaging
 from sparkctl.services.common.database import create_pool
 from sparkctl.services.common.schema import migrate
 from sparkctl.services.worker.consumer import consume
+from sparkctl.services.worker.metrics import WorkerMetrics
+from sparkctl.services.worker.service import run_worker
 from sparkctl.services.worker.settings import WorkerSettings
+from support.metrics import by_label, samples, value
 
 pytestmark = pytest.mark.integration
 
@@ -36,12 +43,12 @@ def settings_for(database_url: str, nats_url: str, **overrides: object) -> Worke
     return WorkerSettings(database_url=database_url, nats_url=nats_url, **values)  # type: ignore[arg-type]
 
 
-async def queue_job(pool: AsyncConnectionPool, nats_url: str) -> jobs.Job:
+async def queue_job(pool: AsyncConnectionPool, nats_url: str, name: str = "a.md") -> jobs.Job:
     import nats
 
     async with pool.connection() as conn:
-        document = await jobs.store_document(conn, workspace="ws", name="a.md", content_type="text/markdown", data=b"#")
-        job = await jobs.create_job(conn, document=document, kind="document", source="a.md")
+        document = await jobs.store_document(conn, workspace="ws", name=name, content_type="text/markdown", data=b"#")
+        job = await jobs.create_job(conn, document=document, kind="document", source=name)
     client = await nats.connect(nats_url)
     await messaging.ensure_stream(client.jetstream())
     await messaging.publish_job(client.jetstream(), job.id, "document")
@@ -60,10 +67,13 @@ async def publish_raw(nats_url: str, payload: bytes) -> None:
 
 @contextlib.asynccontextmanager
 async def worker(
-    settings: WorkerSettings, pool: AsyncConnectionPool, run_job: Callable[[jobs.Job], Awaitable[None]]
+    settings: WorkerSettings,
+    pool: AsyncConnectionPool,
+    run_job: Callable[[jobs.Job], Awaitable[None]],
+    metrics: WorkerMetrics | None = None,
 ) -> AsyncIterator[asyncio.Event]:
     stop = asyncio.Event()
-    task = asyncio.create_task(consume(settings, pool, run_job, stop))
+    task = asyncio.create_task(consume(settings, pool, run_job, stop, metrics))
     try:
         yield stop
     finally:
@@ -237,3 +247,72 @@ async def test_the_worker_rides_out_a_postgres_restart(
         second = await queue_job(pool, nats_url)
         done = await wait_for_job(pool, second.id, lambda j: j.finished)
     assert done.status == "completed"
+
+
+async def test_jobs_files_and_durations_are_counted_by_outcome(
+    pool: AsyncConnectionPool, database_url: str, nats_url: str
+) -> None:
+    metrics = WorkerMetrics()
+    attempts: list[int] = []
+
+    async def run(job: jobs.Job) -> None:
+        if job.source == "hostile.md":
+            raise ArchiveError("refused archive: member '../x' escapes the archive")
+        attempts.append(1)
+        if len(attempts) == 1:
+            raise ServiceUnavailable("LightRAG at http://127.0.0.1:9 is unreachable")
+        async with pool.connection() as conn:
+            await jobs.update_progress(conn, job.id, files_total=4, files_done=2, files_unchanged=1, files_skipped=1)
+
+    good = await queue_job(pool, nats_url)
+    async with worker(settings_for(database_url, nats_url), pool, run, metrics):
+        await wait_for_job(pool, good.id, lambda j: j.finished)
+    hostile = await queue_job(pool, nats_url, name="hostile.md")
+    async with worker(settings_for(database_url, nats_url), pool, run, metrics):
+        await wait_for_job(pool, hostile.id, lambda j: j.finished)
+
+    text = generate_latest(metrics.registry).decode()
+    assert by_label(text, "sparkctl_worker_jobs_total", "outcome") == {"retried": 1.0, "completed": 1.0, "failed": 1.0}
+    assert by_label(text, "sparkctl_worker_job_duration_seconds_count", "outcome") == {
+        "retried": 1.0,
+        "completed": 1.0,
+        "failed": 1.0,
+    }
+    files = by_label(text, "sparkctl_worker_files_total", "outcome")
+    assert files == {"indexed": 2.0, "unchanged": 1.0, "skipped": 1.0}
+    assert time.time() - value(text, "sparkctl_worker_heartbeat_timestamp_seconds") < 5
+
+
+async def test_the_worker_serves_its_metrics_on_its_port_until_it_stops(
+    pool: AsyncConnectionPool, database_url: str, nats_url: str
+) -> None:
+    port = free_port()
+    settings = settings_for(
+        database_url,
+        nats_url,
+        host="127.0.0.1",
+        metrics_port=port,
+        preprocessor_url=f"http://127.0.0.1:{free_port()}",
+        lightrag_url=f"http://127.0.0.1:{free_port()}",
+    )
+    stop = asyncio.Event()
+    running = asyncio.create_task(run_worker(settings, stop))
+    try:
+        async with httpx.AsyncClient(timeout=5) as http:
+            text = ""
+            for _ in range(100):
+                with contextlib.suppress(httpx.TransportError):
+                    response = await http.get(f"http://127.0.0.1:{port}/metrics")
+                    text = response.text
+                    if response.status_code == 200 and samples(text, "sparkctl_worker_heartbeat_timestamp_seconds"):
+                        break
+                await asyncio.sleep(0.1)
+    finally:
+        stop.set()
+        await asyncio.wait_for(running, 15)
+
+    assert time.time() - value(text, "sparkctl_worker_heartbeat_timestamp_seconds") < 5
+    assert samples(text, "process_resident_memory_bytes")
+    async with httpx.AsyncClient(timeout=2) as http:
+        with pytest.raises(httpx.ConnectError):
+            await http.get(f"http://127.0.0.1:{port}/metrics")

@@ -13,19 +13,24 @@ import httpx
 import numpy as np
 import pytest
 import pytest_asyncio
+from prometheus_client import CollectorRegistry, generate_latest
 
 from sparkctl.local.process import free_port
 from sparkctl.services.common.llm import (
     ChatModel,
     LlmClient,
     LlmFailed,
+    LlmRefused,
+    LlmTimeout,
     LlmUnreachable,
     ThinkFilter,
     api_style,
     create_http_client,
     strip_think,
 )
+from sparkctl.services.common.metrics import ModelCalls
 from support.fake_llm import FakeLLM
+from support.metrics import by_label
 
 QWEN3 = ChatModel(name="qwen3:8b", context=32768, thinks=True)
 PLAIN = ChatModel(name="plain:1b", context=4096)
@@ -140,3 +145,64 @@ def test_think_filter_handles_tags_split_across_deltas() -> None:
     pieces = ["<thi", "nk>weighing ", "options</th", "ink>\n\nThe ", "answer <", "b>bold</b>"]
     out = "".join(stream.feed(piece) for piece in pieces) + stream.flush()
     assert out == "The answer <b>bold</b>"
+
+
+def counted(registry: CollectorRegistry, kind: str, backend: str = "plain:1b") -> dict[str, float]:
+    text = generate_latest(registry).decode()
+    return by_label(text, "sparkctl_model_requests_total", "outcome", backend=backend, kind=kind)
+
+
+def tokens(registry: CollectorRegistry, backend: str = "plain:1b") -> dict[str, float]:
+    return by_label(generate_latest(registry).decode(), "sparkctl_model_tokens_total", "direction", backend=backend)
+
+
+async def test_ollama_requests_are_counted_with_the_tokens_the_server_reports(
+    fake_llm: FakeLLM, http: httpx.AsyncClient
+) -> None:
+    registry = CollectorRegistry()
+    client = LlmClient(fake_llm.url, http, calls=ModelCalls(registry))
+
+    await client.chat(PLAIN, HELLO)
+    assert [delta async for delta in client.stream_chat(PLAIN, HELLO)]
+    await client.embed("embed:1", ["a", "b"])
+
+    assert counted(registry, "chat") == {"ok": 1.0}
+    assert counted(registry, "stream") == {"ok": 1.0}
+    assert counted(registry, "embed", backend="embed:1") == {"ok": 1.0}
+    assert tokens(registry) == {"prompt": 14.0, "completion": 6.0}
+
+
+async def test_openai_style_usage_is_counted(fake_llm: FakeLLM, http: httpx.AsyncClient) -> None:
+    registry = CollectorRegistry()
+    client = LlmClient(f"{fake_llm.url}/v1", http, calls=ModelCalls(registry))
+
+    await client.chat(PLAIN, HELLO)
+    await client.embed("embed:1", ["a"])
+
+    assert tokens(registry) == {"prompt": 1.0, "completion": 1.0}
+    assert tokens(registry, backend="embed:1") == {"prompt": 1.0, "completion": 1.0}
+
+
+async def test_failed_requests_are_counted_by_what_went_wrong(fake_llm: FakeLLM, http: httpx.AsyncClient) -> None:
+    registry = CollectorRegistry()
+    calls = ModelCalls(registry)
+    client = LlmClient(fake_llm.url, http, calls=calls)
+
+    with pytest.raises(LlmUnreachable):
+        await LlmClient(f"http://127.0.0.1:{free_port()}", http, calls=calls).chat(PLAIN, HELLO)
+    fake_llm.fail_with = 503
+    with pytest.raises(LlmFailed):
+        await client.chat(PLAIN, HELLO)
+    with pytest.raises(LlmFailed):
+        [delta async for delta in client.stream_chat(PLAIN, HELLO)]
+    fake_llm.fail_with = 400
+    with pytest.raises(LlmRefused):
+        await client.chat(PLAIN, HELLO)
+    fake_llm.fail_with, fake_llm.latency = None, 1.0
+    async with create_http_client(timeout=0.2) as impatient:
+        with pytest.raises(LlmTimeout):
+            await LlmClient(fake_llm.url, impatient, calls=calls).chat(PLAIN, HELLO)
+
+    assert counted(registry, "chat") == {"unreachable": 1.0, "failed": 1.0, "refused": 1.0, "timeout": 1.0}
+    assert counted(registry, "stream") == {"failed": 1.0}
+    assert tokens(registry) == {}

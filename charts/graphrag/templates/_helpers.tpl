@@ -180,6 +180,19 @@ securityContext:
 checksum/catalog: {{ .Values.catalog | sha256sum }}
 {{- end }}
 
+{{/* Pod annotations for Prometheus' usual kubernetes-pods scrape job: GET /metrics on the given port, without a
+key (the metrics hold no secret). Call with the port. */}}
+{{- define "graphrag.scrapeAnnotations" -}}
+prometheus.io/scrape: "true"
+prometheus.io/port: {{ . | int | quote }}
+prometheus.io/path: /metrics
+{{- end }}
+
+{{/* The port of the worker's metrics, the only thing it serves (SPARKCTL_METRICS_PORT). */}}
+{{- define "graphrag.workerMetricsPort" -}}
+9100
+{{- end }}
+
 {{/* The catalog, read-only, and a writable /tmp: the volumes of every sparkctl service. */}}
 {{- define "graphrag.serviceVolumes" -}}
 - name: catalog

@@ -10,14 +10,17 @@ Thinking models (models.toml `thinks = true`) get thinking turned off when a cal
 OpenAI-compatible server (the qwen3 chat-template switch vLLM and llama.cpp honour). Whatever a
 model still returns inside `<think>…</think>` is stripped from answers and streams.
 
-One `httpx.AsyncClient` per process (`create_http_client`) is shared by every `LlmClient`.
+One `httpx.AsyncClient` per process (`create_http_client`) is shared by every `LlmClient`. Given a
+`ModelCalls`, a client counts its chat, stream and embed requests by outcome, and the tokens the server reports.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import re
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -29,6 +32,7 @@ from sparkctl.services.common.served_context import effective_context, listed_co
 
 if TYPE_CHECKING:
     from sparkctl.catalog import Model
+    from sparkctl.services.common.metrics import ModelCallKind, ModelCalls, ModelOutcome
 
 ApiStyle = Literal["ollama", "openai"]
 Message = Mapping[str, Any]
@@ -167,14 +171,50 @@ def _partial_tag_length(text: str, tag: str) -> int:
     return 0
 
 
+@dataclass
+class _Call:
+    """One counted model request: its outcome and the tokens the server reported."""
+
+    outcome: ModelOutcome = "failed"
+    prompt: int = 0
+    completion: int = 0
+
+    def used(self, body: Any) -> None:
+        """Take the token counts of an answer or a stream event (OpenAI's `usage`, Ollama's eval counts)."""
+        if not isinstance(body, dict):
+            return
+        usage = body.get("usage")
+        if isinstance(usage, dict):
+            self.prompt = int(usage.get("prompt_tokens") or 0)
+            self.completion = int(usage.get("completion_tokens") or 0)
+        elif "prompt_eval_count" in body or "eval_count" in body:
+            self.prompt = int(body.get("prompt_eval_count") or 0)
+            self.completion = int(body.get("eval_count") or 0)
+
+    def failed(self, error: BaseException) -> None:
+        if isinstance(error, asyncio.CancelledError | GeneratorExit):
+            self.outcome = "cancelled"
+        elif isinstance(error, LlmTimeout):
+            self.outcome = "timeout"
+        elif isinstance(error, LlmUnreachable):
+            self.outcome = "unreachable"
+        elif isinstance(error, LlmRefused):
+            self.outcome = "refused"
+        else:
+            self.outcome = "failed"
+
+
 class LlmClient:
     """One model server (Ollama or OpenAI-compatible) reached through the process's shared HTTP client."""
 
-    def __init__(self, url: str, http: httpx.AsyncClient, *, api_key: str | None = None) -> None:
+    def __init__(
+        self, url: str, http: httpx.AsyncClient, *, api_key: str | None = None, calls: ModelCalls | None = None
+    ) -> None:
         self.url = url.rstrip("/")
         self.style: ApiStyle = api_style(self.url)
         self._http = http
         self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._calls = calls
 
     async def chat(
         self,
@@ -192,12 +232,14 @@ class LlmClient:
         the model's default. `response_format` is OpenAI's (`{"type": "json_object"}` or a json_schema).
         """
         payload = self._chat_payload(model, messages, False, think, max_tokens, response_format, temperature)
-        if self.style == "ollama":
-            body = await self._post_json("/api/chat", payload)
-            content = _field(body, ("message", "content"), self.url)
-        else:
-            body = await self._post_json("/chat/completions", payload)
-            content = _field(body, ("choices", 0, "message", "content"), self.url)
+        with self._counted(model.name, "chat") as call:
+            if self.style == "ollama":
+                body = await self._post_json("/api/chat", payload)
+                content = _field(body, ("message", "content"), self.url)
+            else:
+                body = await self._post_json("/chat/completions", payload)
+                content = _field(body, ("choices", 0, "message", "content"), self.url)
+            call.used(body)
         return strip_think(str(content or ""))
 
     async def stream_chat(
@@ -214,37 +256,41 @@ class LlmClient:
         payload = self._chat_payload(model, messages, True, think, max_tokens, response_format, temperature)
         path = "/api/chat" if self.style == "ollama" else "/chat/completions"
         thinking = ThinkFilter()
-        async for event in self._stream_events(path, payload):
-            if self.style == "ollama":
-                delta = str(((event.get("message") or {}).get("content")) or "")
-            else:
-                choices = event.get("choices") or [{}]
-                delta = str(((choices[0].get("delta") or {}).get("content")) or "")
-            text = thinking.feed(delta)
-            if text:
-                yield text
-        rest = thinking.flush()
-        if rest:
-            yield rest
+        with self._counted(model.name, "stream") as call:
+            async for event in self._stream_events(path, payload):
+                call.used(event)
+                if self.style == "ollama":
+                    delta = str(((event.get("message") or {}).get("content")) or "")
+                else:
+                    choices = event.get("choices") or [{}]
+                    delta = str(((choices[0].get("delta") or {}).get("content")) or "")
+                text = thinking.feed(delta)
+                if text:
+                    yield text
+            rest = thinking.flush()
+            if rest:
+                yield rest
 
     async def embed(self, model: str, texts: Sequence[str]) -> np.ndarray:
         """One float32 row per text, in order."""
         if not texts:
             return np.zeros((0, 0), dtype=np.float32)
-        if self.style == "ollama":
-            body = await self._post_json("/api/embed", {"model": model, "input": list(texts), "truncate": True})
-            vectors = _field(body, ("embeddings",), self.url)
-        else:
-            body = await self._post_json("/embeddings", {"model": model, "input": list(texts)})
-            rows = sorted(_field(body, ("data",), self.url), key=lambda row: row.get("index", 0))
-            vectors = [_pooled(row["embedding"]) for row in rows]
-        matrix = np.asarray(vectors, dtype=np.float32)
-        if matrix.ndim != 2 or matrix.shape[0] != len(texts):
-            raise LlmFailed(
-                f"LLM backend {self.url} returned {matrix.shape[0] if matrix.ndim else 0} embeddings "
-                f"for {len(texts)} texts",
-                url=self.url,
-            )
+        with self._counted(model, "embed") as call:
+            if self.style == "ollama":
+                body = await self._post_json("/api/embed", {"model": model, "input": list(texts), "truncate": True})
+                vectors = _field(body, ("embeddings",), self.url)
+            else:
+                body = await self._post_json("/embeddings", {"model": model, "input": list(texts)})
+                rows = sorted(_field(body, ("data",), self.url), key=lambda row: row.get("index", 0))
+                vectors = [_pooled(row["embedding"]) for row in rows]
+            matrix = np.asarray(vectors, dtype=np.float32)
+            if matrix.ndim != 2 or matrix.shape[0] != len(texts):
+                raise LlmFailed(
+                    f"LLM backend {self.url} returned {matrix.shape[0] if matrix.ndim else 0} embeddings "
+                    f"for {len(texts)} texts",
+                    url=self.url,
+                )
+            call.used(body)
         return matrix
 
     async def served_context(self, model: ChatModel) -> int | None:
@@ -273,6 +319,21 @@ class LlmClient:
             raise self._transport_error(exc) from exc
         if response.status_code >= 400:
             raise self._status_error(response)
+
+    @contextlib.contextmanager
+    def _counted(self, backend: str, kind: ModelCallKind) -> Iterator[_Call]:
+        """Count the request made in the block under its outcome (ok when the block ends without an error)."""
+        call = _Call()
+        try:
+            yield call
+        except BaseException as error:
+            call.failed(error)
+            raise
+        else:
+            call.outcome = "ok"
+        finally:
+            if self._calls is not None:
+                self._calls.record(backend, kind, call.outcome, prompt=call.prompt, completion=call.completion)
 
     def _chat_payload(
         self,

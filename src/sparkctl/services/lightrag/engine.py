@@ -24,6 +24,7 @@ from sparkctl.catalog import load_catalog
 from sparkctl.errors import ConfigError
 from sparkctl.services.common.embedding import hash_embed
 from sparkctl.services.common.llm import ChatModel, LlmClient, LlmError, LlmRefused, LlmWrongEmbeddings
+from sparkctl.services.common.metrics import ModelCalls
 from sparkctl.services.lightrag.backends import parse_database_url
 from sparkctl.services.lightrag.settings import LightragSettings
 
@@ -133,7 +134,8 @@ class Models:
         self.context_learned = True
 
     @classmethod
-    def load(cls, settings: LightragSettings, http: httpx.AsyncClient) -> Models:
+    def load(cls, settings: LightragSettings, http: httpx.AsyncClient, calls: ModelCalls | None = None) -> Models:
+        """The models of models.toml; `calls` counts the requests made to their servers."""
         catalog = load_catalog(settings.models)
         extract, embed = catalog.by_role("extract"), catalog.by_role("embed")
         if not extract or not embed:
@@ -148,8 +150,8 @@ class Models:
             embed_name="hash" if use_hash else embed[0].pull_ref,
             dimensions=int(embed[0].dimensions or 0),
             embed_context=embed[0].context,
-            llm=LlmClient(settings.llm_url, http, api_key=api_key),
-            embedder=None if use_hash else LlmClient(settings.embedding_url, http, api_key=api_key),
+            llm=LlmClient(settings.llm_url, http, api_key=api_key, calls=calls),
+            embedder=None if use_hash else LlmClient(settings.embedding_url, http, api_key=api_key, calls=calls),
             tokenizer=OfflineTokenizer(),
         )
 

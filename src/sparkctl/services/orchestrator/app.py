@@ -13,11 +13,13 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from sparkctl.catalog import load_catalog
 from sparkctl.services.common.database import create_pool
+from sparkctl.services.common.metrics import install_metrics
 from sparkctl.services.common.schema import migrate
 from sparkctl.services.orchestrator.auth import KeyRing
 from sparkctl.services.orchestrator.backends import Completions
 from sparkctl.services.orchestrator.errors import install_error_handlers
 from sparkctl.services.orchestrator.memory.factory import build_memory
+from sparkctl.services.orchestrator.metrics import OrchestratorMetrics
 from sparkctl.services.orchestrator.resources import NatsLink, Resources
 from sparkctl.services.orchestrator.routes import chat, health, ingest, jobs, sessions
 from sparkctl.services.orchestrator.routing import Router
@@ -49,8 +51,9 @@ def create_app(settings: OrchestratorSettings) -> FastAPI:
         )
         nats = NatsLink(settings.nats_url)
         app.state.resources = Resources(pool=pool, redis=redis, nats=nats, http=http)
-        app.state.completions = Completions(http, settings.llm_key)
-        app.state.memory = build_memory(settings, catalog, pool, redis, http) if settings.memory else None
+        calls = app.state.metrics.models
+        app.state.completions = Completions(http, settings.llm_key, calls)
+        app.state.memory = build_memory(settings, catalog, pool, redis, http, calls) if settings.memory else None
         if app.state.memory is not None:
             await app.state.memory.start()
         try:
@@ -76,4 +79,5 @@ def create_app(settings: OrchestratorSettings) -> FastAPI:
         )
     for module in (health, chat, sessions, ingest, jobs):
         app.include_router(module.router)
+    install_metrics(app, OrchestratorMetrics(app))
     return app

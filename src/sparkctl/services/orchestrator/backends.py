@@ -3,16 +3,20 @@
 A backend that refuses the connection, or answers 5xx (or 404: the model is not there) before the
 first byte, passes the request to the next one. A slow backend is not skipped: it answers 504.
 Once a stream has started, a failure is sent to the client as an error event that ends the stream.
+
+Given a `ModelCalls`, every request to a backend is counted under the backend's served name and its outcome
+(a stream's when it ends), with the tokens the backend reported.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import httpx
 
@@ -26,18 +30,30 @@ from sparkctl.services.orchestrator.ollama import (
 from sparkctl.services.orchestrator.resources import where
 from sparkctl.services.orchestrator.routing import Backend
 
+if TYPE_CHECKING:
+    from sparkctl.services.common.metrics import ModelCalls, ModelOutcome
+
 DONE = b"data: [DONE]\n\n"
 
 
 class BackendError(Exception):
     """No answer from a backend; `fall_back` says whether the next backend may be tried."""
 
-    def __init__(self, status: int, message: str, *, fall_back: bool, code: str = "backend_unavailable") -> None:
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        fall_back: bool,
+        code: str = "backend_unavailable",
+        outcome: ModelOutcome = "failed",
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.fall_back = fall_back
         self.code = code
+        self.outcome: ModelOutcome = outcome
 
 
 @dataclass
@@ -46,6 +62,8 @@ class Answer:
 
     parts: list[str] = field(default_factory=list)
     complete: bool = False
+    usage: Mapping[str, Any] | None = None
+    """The token counts the backend reported (OpenAI's `usage` shape), if it did."""
 
     @property
     def text(self) -> str:
@@ -62,9 +80,10 @@ class Stream:
 class Completions:
     """Chat completions through the process's shared HTTP client."""
 
-    def __init__(self, http: httpx.AsyncClient, api_key: str | None = None) -> None:
+    def __init__(self, http: httpx.AsyncClient, api_key: str | None = None, calls: ModelCalls | None = None) -> None:
         self.http = http
         self.headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self.calls = calls
 
     async def complete(
         self, backends: Sequence[Backend], body: Mapping[str, Any], model: str
@@ -80,10 +99,12 @@ class Completions:
                     await response.aclose()
                 completion = self._completion(backend, raw, model)
             except BackendError as error:
+                self._count(backend, "chat", error.outcome)
                 if not error.fall_back:
                     raise
                 failures.append(error)
                 continue
+            self._count(backend, "chat", "ok", completion.get("usage"))
             message = (completion.get("choices") or [{}])[0].get("message") or {}
             return backend, completion, Answer([str(message.get("content") or "")], complete=True)
         raise _exhausted(model, failures)
@@ -97,6 +118,7 @@ class Completions:
             try:
                 response = await self._open(backend, body, stream=True)
             except BackendError as error:
+                self._count(backend, "stream", error.outcome)
                 if not error.fall_back:
                     raise
                 failures.append(error)
@@ -106,8 +128,42 @@ class Completions:
                 events = _relay_ollama(response, model, include_usage, answer)
             else:
                 events = _relay_openai(response, model, answer)
-            return Stream(backend, _guarded(events, response, backend), answer)
+            return Stream(backend, self._guarded(events, response, backend, answer), answer)
         raise _exhausted(model, failures)
+
+    async def _guarded(
+        self, events: AsyncIterator[bytes], response: httpx.Response, backend: Backend, answer: Answer
+    ) -> AsyncIterator[bytes]:
+        """The relayed events; a transport failure midway becomes an error event. The response is always closed,
+        and the request counted under how the stream ended: ok when complete, cancelled when the client left.
+
+        The relays read each backend stream to its end, past [DONE], so its connection goes back to the pool.
+        """
+        outcome: ModelOutcome = "failed"
+        try:
+            async for event in events:
+                yield event
+            outcome = "ok" if answer.complete else "failed"
+        except httpx.HTTPError as exc:
+            outcome = "timeout" if isinstance(exc, httpx.TimeoutException) else "failed"
+            yield error_event(f"{backend.label} at {where(backend.url)} failed mid-answer ({type(exc).__name__})")
+        except ValueError:
+            yield error_event(f"{backend.label} at {where(backend.url)} streamed something that is not JSON")
+        except (GeneratorExit, asyncio.CancelledError):
+            outcome = "cancelled"
+            raise
+        finally:
+            await response.aclose()
+            self._count(backend, "stream", outcome, answer.usage)
+
+    def _count(
+        self, backend: Backend, kind: Literal["chat", "stream"], outcome: ModelOutcome, usage: Any = None
+    ) -> None:
+        if self.calls is None:
+            return
+        usage = usage if isinstance(usage, Mapping) else {}
+        prompt, completion = int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
+        self.calls.record(backend.served_name, kind, outcome, prompt=prompt, completion=completion)
 
     async def _open(self, backend: Backend, body: Mapping[str, Any], *, stream: bool) -> httpx.Response:
         if backend.style == "ollama":
@@ -120,12 +176,13 @@ class Completions:
         except httpx.TimeoutException:
             raise BackendError(
                 504, f"{backend.label} at {where(backend.url)} did not answer in time", fall_back=False,
-                code="backend_timeout",
+                code="backend_timeout", outcome="timeout",
             ) from None  # fmt: skip
         except httpx.TransportError as exc:
             raise BackendError(
-                503, f"{backend.label} at {where(backend.url)} is unreachable ({type(exc).__name__})", fall_back=True
-            ) from None
+                503, f"{backend.label} at {where(backend.url)} is unreachable ({type(exc).__name__})", fall_back=True,
+                outcome="unreachable",
+            ) from None  # fmt: skip
         if response.status_code >= 400:
             await response.aread()
             await response.aclose()
@@ -153,7 +210,9 @@ def _refused(backend: Backend, response: httpx.Response) -> BackendError:
         return BackendError(502, f"{place} failed: HTTP {response.status_code}: {reason}", fall_back=True)
     if response.status_code == 429:
         return BackendError(429, f"{place} is busy: {reason}", fall_back=False, code="backend_busy")
-    return BackendError(400, f"{place} refused the request: {reason}", fall_back=False, code="backend_refused")
+    return BackendError(
+        400, f"{place} refused the request: {reason}", fall_back=False, code="backend_refused", outcome="refused"
+    )
 
 
 def _reason(response: httpx.Response) -> str:
@@ -186,22 +245,6 @@ def _event(data: Mapping[str, Any]) -> bytes:
     return b"data: " + json.dumps(data, separators=(",", ":")).encode() + b"\n\n"
 
 
-async def _guarded(events: AsyncIterator[bytes], response: httpx.Response, backend: Backend) -> AsyncIterator[bytes]:
-    """The relayed events; a transport failure midway becomes an error event. The response is always closed.
-
-    The relays read each backend stream to its end, past [DONE], so its connection goes back to the pool.
-    """
-    try:
-        async for event in events:
-            yield event
-    except httpx.HTTPError as exc:
-        yield error_event(f"{backend.label} at {where(backend.url)} failed mid-answer ({type(exc).__name__})")
-    except ValueError:
-        yield error_event(f"{backend.label} at {where(backend.url)} streamed something that is not JSON")
-    finally:
-        await response.aclose()
-
-
 async def _relay_openai(response: httpx.Response, model: str, answer: Answer) -> AsyncIterator[bytes]:
     async for line in response.aiter_lines():
         if answer.complete or not line.startswith("data:"):
@@ -216,6 +259,8 @@ async def _relay_openai(response: httpx.Response, model: str, answer: Answer) ->
             yield _event(event)
             return
         event["model"] = model
+        if isinstance(event.get("usage"), dict):
+            answer.usage = event["usage"]
         for choice in event.get("choices") or ():
             content = (choice.get("delta") or {}).get("content")
             if content:
@@ -258,10 +303,11 @@ async def _relay_ollama(
         if delta:
             yield chunk(delta, None)
         if event.get("done"):
+            answer.usage = usage_of(event)
             yield chunk({}, finish_reason(event, calls_made > 0))
             if include_usage:
                 yield _event({"id": completion_id, "object": "chat.completion.chunk", "created": created,
-                              "model": model, "choices": [], "usage": usage_of(event)})  # fmt: skip
+                              "model": model, "choices": [], "usage": answer.usage})  # fmt: skip
             answer.complete = True
             yield DONE
     if not answer.complete:

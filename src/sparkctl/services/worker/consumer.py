@@ -12,12 +12,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from sparkctl.errors import ServiceUnavailable, SparkctlError
 from sparkctl.services.common import jobs, messaging
+from sparkctl.services.worker.metrics import WorkerMetrics
 from sparkctl.services.worker.settings import WorkerSettings
 
 if TYPE_CHECKING:
@@ -31,12 +33,19 @@ JobRunner = Callable[[jobs.Job], Awaitable[None]]
 
 
 class JobConsumer:
-    """Settles each delivery of an ingest job according to what running it did."""
+    """Settles each delivery of an ingest job according to what running it did, and counts it in `metrics`."""
 
-    def __init__(self, settings: WorkerSettings, pool: AsyncConnectionPool, run_job: JobRunner) -> None:
+    def __init__(
+        self,
+        settings: WorkerSettings,
+        pool: AsyncConnectionPool,
+        run_job: JobRunner,
+        metrics: WorkerMetrics | None = None,
+    ) -> None:
         self.settings = settings
         self.pool = pool
         self.run_job = run_job
+        self.metrics = metrics or WorkerMetrics()
 
     async def handle(self, msg: Msg) -> None:
         try:
@@ -61,34 +70,41 @@ class JobConsumer:
 
     async def _run(self, msg: Msg, job: jobs.Job, delivered: int) -> None:
         heartbeat = asyncio.create_task(self._heartbeat(msg))
+        started = time.monotonic()
         try:
             await self.run_job(job)
         except ServiceUnavailable as exc:
-            await self._retry_or_give_up(msg, job.id, delivered, exc)
+            await self._retry_or_give_up(msg, job.id, delivered, exc, started)
             return
         except SparkctlError as exc:
             log.info("job %s failed: %s", job.id, exc.message)
+            self.metrics.job_done("failed", time.monotonic() - started)
             await self._finish(job.id, error=exc.message)
             await msg.ack()
             return
         except Exception as exc:
             log.exception("job %s failed unexpectedly", job.id)
-            await self._retry_or_give_up(msg, job.id, delivered, exc)
+            await self._retry_or_give_up(msg, job.id, delivered, exc, started)
             return
         finally:
             heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await heartbeat
+        self.metrics.job_done("completed", time.monotonic() - started)
         await self._finish(job.id)
         await msg.ack()
 
-    async def _retry_or_give_up(self, msg: Msg, job_id: uuid.UUID, delivered: int, exc: Exception) -> None:
+    async def _retry_or_give_up(
+        self, msg: Msg, job_id: uuid.UUID, delivered: int, exc: Exception, started: float
+    ) -> None:
         reason = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
         if delivered >= self.settings.max_deliver:
             log.warning("job %s: giving up after %d attempts: %s", job_id, delivered, reason)
+            self.metrics.job_done("gave_up", time.monotonic() - started)
             await self._finish(job_id, error=f"gave up after {delivered} attempts: {reason}")
             await msg.term()
             return
+        self.metrics.job_done("retried", time.monotonic() - started)
         delay = self.settings.retry_delay(delivered)
         log.info("job %s: attempt %d failed (%s); retrying in %.0f s", job_id, delivered, reason, delay)
         with contextlib.suppress(Exception):
@@ -99,6 +115,9 @@ class JobConsumer:
     async def _finish(self, job_id: uuid.UUID, error: str | None = None) -> None:
         async with self.pool.connection() as conn:
             await jobs.finish_job(conn, job_id, error=error)
+            finished = await jobs.get_job(conn, job_id)
+        if finished is not None:
+            self.metrics.files_of(finished)
 
     async def _heartbeat(self, msg: Msg) -> None:
         while True:
@@ -107,17 +126,25 @@ class JobConsumer:
                 await msg.in_progress()
 
 
-async def consume(settings: WorkerSettings, pool: AsyncConnectionPool, run_job: JobRunner, stop: asyncio.Event) -> None:
-    """Pull and handle jobs until `stop` is set, riding out NATS restarts."""
+async def consume(
+    settings: WorkerSettings,
+    pool: AsyncConnectionPool,
+    run_job: JobRunner,
+    stop: asyncio.Event,
+    metrics: WorkerMetrics | None = None,
+) -> None:
+    """Pull and handle jobs until `stop` is set, riding out NATS restarts; the heartbeat in `metrics` beats
+    meanwhile."""
     import nats
     from nats.js.api import AckPolicy, ConsumerConfig
 
     client = await nats.connect(
         settings.nats_url, max_reconnect_attempts=-1, reconnect_time_wait=0.5, name=settings.consumer
     )
-    consumer = JobConsumer(settings, pool, run_job)
+    consumer = JobConsumer(settings, pool, run_job, metrics)
     in_flight: set[asyncio.Task[None]] = set()
     slots = asyncio.Semaphore(settings.concurrency)
+    heartbeat = asyncio.create_task(consumer.metrics.beat())
     try:
         stream = client.jetstream()
         subscription = None
@@ -153,6 +180,7 @@ async def consume(settings: WorkerSettings, pool: AsyncConnectionPool, run_job: 
         if in_flight:
             await asyncio.gather(*in_flight, return_exceptions=True)
     finally:
+        heartbeat.cancel()
         for task in in_flight:
             task.cancel()
         await client.close()

@@ -16,6 +16,7 @@ from sparkctl.services.common.database import create_pool
 from sparkctl.services.common.remote import LightragClient, PreprocessorClient
 from sparkctl.services.common.schema import migrate
 from sparkctl.services.worker.consumer import consume
+from sparkctl.services.worker.metrics import WorkerMetrics
 from sparkctl.services.worker.pipeline import IngestPipeline
 from sparkctl.services.worker.settings import WorkerSettings
 
@@ -40,11 +41,14 @@ async def run_worker(settings: WorkerSettings, stop: asyncio.Event | None = None
             PreprocessorClient(http, settings.preprocessor_url, settings.service_key),
             LightragClient(http, settings.lightrag_url, settings.service_key),
         )
+        metrics = WorkerMetrics()
+        metrics.serve(settings.host, settings.metrics_port)
         try:
             async with _heartbeat(settings):
                 log.info("worker consuming %s as %s", settings.nats_url.rsplit("@", 1)[-1], settings.consumer)
-                await consume(settings, pool, pipeline, stop)
+                await consume(settings, pool, pipeline, stop, metrics)
         finally:
+            metrics.close()
             await pool.close()
 
 

@@ -18,10 +18,18 @@ from sparkctl.services.orchestrator.settings import OrchestratorSettings
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
+    from sparkctl.services.common.metrics import ModelCalls
+
 
 def build_memory(
-    settings: OrchestratorSettings, catalog: Catalog, pool: AsyncConnectionPool, redis: Redis, http: httpx.AsyncClient
+    settings: OrchestratorSettings,
+    catalog: Catalog,
+    pool: AsyncConnectionPool,
+    redis: Redis,
+    http: httpx.AsyncClient,
+    calls: ModelCalls | None = None,
 ) -> Memory:
+    """The memory tiers from the settings and models.toml; `calls` counts the embed and summary model requests."""
     extract, embed = catalog.by_role("extract"), catalog.by_role("embed")
     if not extract or not embed:
         raise ConfigError(
@@ -29,7 +37,9 @@ def build_memory(
             hint="Add them to models.toml, or turn memory off with SPARKCTL_MEMORY=false.",
         )
     key = settings.llm_key
-    embed_client = None if settings.embedder == "hash" else LlmClient(settings.embedding_url, http, api_key=key)
+    embed_client = (
+        None if settings.embedder == "hash" else LlmClient(settings.embedding_url, http, api_key=key, calls=calls)
+    )
     extract_url = settings.model_urls.get(extract[0].name, settings.llm_url)
     policy = Policy(
         budgets=Budgets(
@@ -52,5 +62,5 @@ def build_memory(
         WorkingMemory(redis, ttl=settings.working_ttl, max_turns=settings.working_max_turns),
         Archive(http, settings.lightrag_url, top_k=settings.archival_top_k, key=settings.service_key),
         Embedder(int(embed[0].dimensions or 0), embed_client, embed[0].pull_ref),
-        (LlmClient(extract_url, http, api_key=key), ChatModel.from_catalog(extract[0])),
+        (LlmClient(extract_url, http, api_key=key, calls=calls), ChatModel.from_catalog(extract[0])),
     )

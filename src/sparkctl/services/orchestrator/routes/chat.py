@@ -144,6 +144,7 @@ async def chat_completions(
 
     memory: Memory | None = request.app.state.memory
     recollection = await memory.recollect(workspace, session, messages) if memory else Recollection()
+    request.app.state.metrics.count_lookups(recollection.statuses)
     body = {key: raw[key] for key in FORWARDED if key in raw} | {"messages": recollection.apply(messages)}
     turn = _new_input(messages)
     completions: Completions = request.app.state.completions
