@@ -16,8 +16,9 @@ import pytest
 
 from sparkctl.errors import ConfigError, PortInUse, ProcessError
 from sparkctl.local.checks import check_orchestrator_port, prepare_data_dir
+from sparkctl.local.plan import StackOptions, service_env
 from sparkctl.local.process import follow_lines, free_port, process_alive, start_ticks, stop_pid, tail_lines
-from sparkctl.local.stack import LocalStack, StackOptions, service_env
+from sparkctl.local.stack import LocalStack
 from sparkctl.local.state import (
     DATA_MARKER,
     ORDER,

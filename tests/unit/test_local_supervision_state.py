@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 
 from sparkctl.errors import ConfigError, ProcessError
+from sparkctl.local.plan import StackOptions
 from sparkctl.local.process import free_port, process_alive, start_ticks
-from sparkctl.local.stack import LocalStack, StackOptions
+from sparkctl.local.stack import LocalStack
 from sparkctl.local.state import ORDER, ProcessRecord, StackState, read_state, write_state
 from sparkctl.local.status import stack_status
 from sparkctl.local.supervisor import FAILED, RESTARTING, RUNNING
@@ -96,7 +97,7 @@ def test_a_stack_whose_supervisor_died_is_resumed_adopting_what_still_runs(
     assert stack.options.port == 8100 and stack.options.data_dir == tmp_path / "data"
     claimed = read_state(path)
     assert claimed is not None and claimed.supervisor is not None
-    assert claimed.supervisor.pid == os.getpid() and not claimed.ready
+    assert claimed.supervisor.pid == os.getpid() and claimed.detached is False
     assert {view.name: (view.state, view.pid) for view in stack.views()} == {
         **{name: ("running", process.pid) for name, process in running.items()},
         "worker": ("waiting", None),

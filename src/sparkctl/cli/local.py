@@ -9,24 +9,19 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from sparkctl.cli import local_views
 from sparkctl.cli.context import app_context
 from sparkctl.cli.options import Yes, sub_app
 from sparkctl.cli.render import escape, print_json, stderr, stdout
 
 if TYPE_CHECKING:
-    from rich.console import RenderableType
-
     from sparkctl.local.daemon import DetachedStack
     from sparkctl.local.stack import LocalStack
-    from sparkctl.local.state import StackState
-    from sparkctl.local.status import ServiceView, StackStatus
     from sparkctl.local.supervisor import SupervisionEvent
-
-    Stack = LocalStack | DetachedStack
 
 app = sub_app("Run the GraphRAG stack on this machine, no cluster needed.")
 
@@ -74,7 +69,8 @@ def up(
     PostgreSQL, Redis, NATS and the GraphRAG services. On a stack that is partly down, start what is missing;
     on a healthy one, say that it runs.
     """
-    from sparkctl.local.stack import LocalStack, StackOptions
+    from sparkctl.local.plan import StackOptions
+    from sparkctl.local.stack import LocalStack
     from sparkctl.local.state import default_data_dir
 
     json_output = app_context(ctx).json
@@ -104,7 +100,7 @@ def _up_quietly(stack: LocalStack) -> None:
     def ready(warnings: list[str]) -> None:
         for warning in warnings:
             _warn(warning)
-        print_json(_up_json(stack, warnings))
+        print_json(local_views.up_json(stack, warnings))
 
     _supervise(stack, ready, lambda event: stderr().print(escape(event.message), highlight=False))
 
@@ -114,7 +110,7 @@ def _up_detached(stack: DetachedStack, json_output: bool) -> None:
     from rich.live import Live
 
     err = stderr()
-    live = Live(console=err, transient=True, refresh_per_second=4, get_renderable=lambda: _overview(stack))
+    live = Live(console=err, transient=True, refresh_per_second=4, get_renderable=lambda: local_views.overview(stack))
     try:
         if json_output:
             warnings = stack.start(_warn)
@@ -128,10 +124,10 @@ def _up_detached(stack: DetachedStack, json_output: bool) -> None:
     for warning in warnings:
         _warn(warning)
     if json_output:
-        print_json(_up_json(stack, warnings))
+        print_json(local_views.up_json(stack, warnings))
         return
     console = stdout()
-    console.print(_overview(stack))
+    console.print(local_views.overview(stack))
     console.print(
         "A supervisor restarts what crashes. Stop it with `sparkctl local down`; see its logs with "
         "`sparkctl local logs`.",
@@ -143,7 +139,7 @@ def _up_foreground(stack: LocalStack) -> None:
     """A live table while the stack starts and runs."""
     from rich.live import Live
 
-    with Live(console=stdout(), refresh_per_second=2, get_renderable=lambda: _overview(stack)) as live:
+    with Live(console=stdout(), refresh_per_second=2, get_renderable=lambda: local_views.overview(stack)) as live:
 
         def ready(warnings: list[str]) -> None:
             for warning in warnings:
@@ -162,10 +158,10 @@ def _recovered(json_output: bool) -> None:
 
     report = stack_status()
     if json_output:
-        print_json(_status_json(report))
+        print_json(local_views.status_json(report))
         return
     if report.state is not None:
-        stdout().print(_recorded_overview(report))
+        stdout().print(local_views.recorded_overview(report))
 
 
 def _supervise(
@@ -244,12 +240,12 @@ def status(ctx: typer.Context) -> None:
     report = stack_status()
     trouble = report.trouble()
     if app_context(ctx).json:
-        print_json(_status_json(report))
+        print_json(local_views.status_json(report))
     elif report.state is None and report.problem is None:
         stdout().print("No local stack is running.")
     elif report.state is not None:
         console = stdout()
-        console.print(_recorded_overview(report))
+        console.print(local_views.recorded_overview(report))
         for view in report.services:
             if view.log_tail and view.name in report.down:
                 console.print(f"last lines of {view.name} ({view.log}):", style="bold", highlight=False)
@@ -291,150 +287,6 @@ def logs(
                 _write(_json_line(name, line))
             else:
                 _write(f"{name:>{width}} | {line}" if len(files) > 1 else line)
-
-
-def _overview(stack: Stack) -> RenderableType:
-    from sparkctl.local.state import embedder_label
-
-    options = stack.options
-    views = stack.views()
-    running = not options.detach and any(view.state == "running" for view in views)
-    footer = "Ctrl-C stops every service." if running else ""
-    return _framed(
-        views,
-        endpoint=options.endpoint,
-        api_key=options.api_key is not None,
-        embedder=embedder_label(options.embedder, options.llm_url),
-        data_dir=options.data_dir,
-        footer=footer,
-    )
-
-
-def _recorded_overview(report: StackStatus) -> RenderableType:
-    from sparkctl.local.state import embedder_label
-
-    state = report.state
-    assert state is not None
-    return _framed(
-        report.services,
-        endpoint=state.endpoint,
-        api_key=state.api_key,
-        embedder=embedder_label(state.embedder, state.llm_url),
-        data_dir=state.data_dir,
-        footer=f"{'detached' if state.detached else 'foreground'}, started {state.started_at}, {_supervisor(state)}",
-    )
-
-
-def _supervisor(state: StackState) -> str:
-    if state.supervisor is None:
-        return "no supervisor"
-    return f"supervisor pid {state.supervisor.pid}" + ("" if state.supervised else " (exited)")
-
-
-def _framed(
-    views: list[ServiceView], *, endpoint: str, api_key: bool, embedder: str, data_dir: Path, footer: str
-) -> RenderableType:
-    from rich.console import Group
-    from rich.table import Table
-    from rich.text import Text
-
-    table = Table(title_justify="left")
-    for column in ("service", "state", "restarts", "last exit", "port", "pid", "health", "log"):
-        table.add_column(column)
-    for view in views:
-        table.add_row(
-            view.name,
-            Text(view.state, style=_STATE_STYLES.get(view.state.split(" ")[0], "red")),
-            str(view.restarts) if view.restarts else "-",
-            view.last_exit or "-",
-            str(view.port) if view.port else "-",
-            str(view.pid) if view.pid else "-",
-            _health(view.healthy),
-            str(view.log) if view.log else "-",
-        )
-    header = Text.assemble(
-        ("endpoint  ", "bold"),
-        endpoint,
-        " (API key required)" if api_key else "",
-        ("\nembedder  ", "bold"),
-        embedder,
-        ("\ndata      ", "bold"),
-        str(data_dir),
-    )
-    parts: list[RenderableType] = [header, table]
-    if footer:
-        parts.append(Text(footer, style="dim"))
-    return Group(*parts)
-
-
-_STATE_STYLES = {
-    "running": "green",
-    "starting": "yellow",
-    "restarting": "yellow",
-    "waiting": "dim",
-    "stopping": "yellow",
-    "stopped": "dim",
-    "not": "dim",
-}
-
-
-def _health(healthy: bool | None) -> Any:
-    from rich.text import Text
-
-    if healthy is None:
-        return Text("-", style="dim")
-    return Text("ok", style="green") if healthy else Text("failing", style="red")
-
-
-def _up_json(stack: Stack, warnings: list[str]) -> dict[str, Any]:
-    from sparkctl.local.state import embedder_label
-
-    options = stack.options
-    return {
-        "endpoint": options.endpoint,
-        "data_dir": str(options.data_dir),
-        "embedder": options.embedder,
-        "embedder_label": embedder_label(options.embedder, options.llm_url),
-        "llm_url": options.llm_url,
-        "api_key": options.api_key is not None,
-        "detached": options.detach,
-        "state_file": str(stack.state_path),
-        "warnings": warnings,
-        "services": [view.to_json() for view in stack.views()],
-    }
-
-
-def _status_json(report: StackStatus) -> dict[str, Any]:
-    from sparkctl.local.state import embedder_label
-
-    state = report.state
-    trouble = report.trouble()
-    body: dict[str, Any] = {
-        "state_file": str(report.state_file),
-        "running": report.running,
-        "stale": report.stale,
-        "healthy": trouble is None,
-        "down": report.down,
-        "problem": trouble.message if trouble is not None else None,
-        "hint": trouble.hint if trouble is not None else None,
-        "services": [view.to_json() for view in report.services],
-    }
-    if state is not None:
-        body |= {
-            "endpoint": state.endpoint,
-            "data_dir": str(state.data_dir),
-            "embedder": state.embedder,
-            "embedder_label": embedder_label(state.embedder, state.llm_url),
-            "llm_url": state.llm_url,
-            "api_key": state.api_key,
-            "detached": state.detached,
-            "ready": state.ready,
-            "started_at": state.started_at,
-            "supervisor": (
-                {"pid": state.supervisor.pid, "running": state.supervised} if state.supervisor is not None else None
-            ),
-        }
-    return body
 
 
 def _raise_interrupt(signum: int, frame: object) -> None:

@@ -27,8 +27,10 @@ from typing import IO, Any
 from sparkctl import errors
 from sparkctl.errors import ProcessError, SparkctlError
 from sparkctl.local.checks import prepare_data_dir
+from sparkctl.local.claims import recorded_options
+from sparkctl.local.plan import StackOptions
 from sparkctl.local.process import tail_lines
-from sparkctl.local.stack import LocalStack, StackOptions, recorded_options
+from sparkctl.local.stack import LocalStack
 from sparkctl.local.state import ORDER, SUPERVISOR_LOG, recorded_state, state_file
 from sparkctl.local.status import ServiceView, record_view, recorded_views
 

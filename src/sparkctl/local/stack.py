@@ -6,32 +6,42 @@ worker comes last, so that jobs queued by an earlier run find every service up. 
 the state file (see state.py) as soon as it exists; once all answer, the supervisor (see supervisor.py)
 restarts any that crashes.
 
-`claim` decides what this run does with the state file it finds: start afresh (none, or a stale one); resume a
-stack whose supervisor has gone (adopt what still runs, start what does not); ask a live supervisor to restart
-what is down; or refuse a healthy stack.
+`claim` decides what this run does with the state file it finds (see claims.py): start afresh (none, or a stale
+one); resume a stack whose supervisor has gone (adopt what still runs, start what does not); ask a live supervisor
+to restart what is down; or refuse a healthy stack.
 """
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import os
-import signal
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from sparkctl.catalog import load_catalog
-from sparkctl.errors import ConfigError, ProcessError
+from sparkctl.errors import ConfigError
 from sparkctl.local.checks import check_embedder, check_orchestrator_port, llm_warning, prepare_data_dir
-from sparkctl.local.process import ManagedProcess, describe_exit, free_port, start_ticks
-from sparkctl.local.servers import nats, postgres, redis
-from sparkctl.local.services import service_process
+from sparkctl.local.claims import (
+    RECOVERY_TIMEOUT,
+    Claim,
+    already_running,
+    ask_supervisor,
+    await_recovery,
+    locked,
+    recorded_options,
+)
+from sparkctl.local.plan import (
+    SERVER_PORTS,
+    StackOptions,
+    build_processes,
+    distinct_free_ports,
+    service_env,
+)
+from sparkctl.local.process import ManagedProcess, describe_exit, start_ticks
 from sparkctl.local.state import (
     ORDER,
     SERVERS,
@@ -56,44 +66,10 @@ from sparkctl.local.supervisor import (
     Supervisor,
 )
 
-DEFAULT_PORT = 8100
-DEFAULT_LLM_URL = "http://127.0.0.1:11434"
-WORKER_READY_LINE = "worker consuming"
+__all__ = ["LocalStack", "StackOptions", "service_env"]
+
 HEALTH_INTERVAL = 10.0
 """Seconds between health probes of a running stack's table (each probe is a line in the service's log)."""
-RECOVERY_TIMEOUT = 120.0
-"""How long `up` waits for a live supervisor to bring back what is down."""
-
-
-@dataclass(frozen=True)
-class StackOptions:
-    data_dir: Path
-    port: int = DEFAULT_PORT
-    llm_url: str = DEFAULT_LLM_URL
-    embedder: str = "llm"
-    api_key: str | None = None
-    detach: bool = False
-
-    @property
-    def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-
-def recorded_options(state: StackState, options: StackOptions) -> StackOptions:
-    """The options a recorded stack runs with; the API key and --detach come from this command."""
-    port = urlsplit(state.endpoint).port or options.port
-    return replace(options, data_dir=state.data_dir, port=port, llm_url=state.llm_url, embedder=state.embedder)
-
-
-@dataclass(frozen=True)
-class Claim:
-    """What `claim` found: notices for the user; the processes it adopted (a resumed stack); or those a live
-    supervisor was asked to restart (then this run starts nothing and waits with `await_recovery`)."""
-
-    notices: list[str] = field(default_factory=list)
-    adopted: tuple[str, ...] = ()
-    retried: tuple[str, ...] = ()
-    supervisor: int | None = None
 
 
 class LocalStack:
@@ -111,8 +87,8 @@ class LocalStack:
         self._records: dict[str, ProcessRecord] = {}
         self._earlier: dict[str, ProcessRecord] = {}
         self._adopted: set[str] = set()
-        self._baseline: dict[str, int] = {}
         self._released = False
+        self._started = False
         self._supervisor = Supervisor(
             self._processes,
             policy,
@@ -128,7 +104,7 @@ class LocalStack:
         Raises when a healthy stack runs already (or is being started), the data directory is not writable or
         the orchestrator's port is taken.
         """
-        with _locked(self.state_path):
+        with locked(self.state_path):
             notices: list[str] = []
             try:
                 state = read_state(self.state_path)
@@ -144,7 +120,7 @@ class LocalStack:
                 )
                 state = None
             if state is not None and state.supervised:
-                return self._ask_supervisor(state, notices)
+                return ask_supervisor(state, self.state_path, notices)
             if state is not None and state.ready and all(state.service(name) for name in ORDER):
                 return self._resume(state, notices)
             if state is not None:
@@ -158,8 +134,8 @@ class LocalStack:
     def _claim_fresh(self) -> None:
         prepare_data_dir(self.options.data_dir)
         check_orchestrator_port(self.options.port)
-        ports = distinct_free_ports(5, exclude={self.options.port})
-        self._build(dict(zip(("postgres", "redis", "nats", "lightrag", "preprocessor"), ports, strict=True)))
+        ports = distinct_free_ports(len(SERVER_PORTS), exclude={self.options.port})
+        self._build(dict(zip(SERVER_PORTS, ports, strict=True)))
         self._state = StackState(
             data_dir=self.options.data_dir,
             endpoint=self.options.endpoint,
@@ -200,7 +176,7 @@ class LocalStack:
                 self._adopted.add(name)
                 self._phase[name] = RUNNING
         down = [name for name in ORDER if name not in self._adopted]
-        self._state = replace(state, detached=self.options.detach, supervisor=_me(), ready=False)
+        self._state = replace(state, detached=self.options.detach, supervisor=_me())
         self._save()
         gone = "its supervisor had exited"
         if down:
@@ -208,54 +184,9 @@ class LocalStack:
         notices.append(f"resuming the local stack at {state.endpoint} (data in {state.data_dir}): {gone}")
         return Claim(notices, adopted=tuple(sorted(self._adopted, key=ORDER.index)))
 
-    def _ask_supervisor(self, state: StackState, notices: list[str]) -> Claim:
-        """A live supervisor owns the stack: ask it to restart what is down now; refuse when nothing is."""
-        down = state.down()
-        assert state.supervisor is not None
-        if not state.ready or not down:
-            raise already_running(state, self.state_path)
-        self._state = state
-        self._baseline = {name: record.restarts if (record := state.service(name)) else 0 for name in down}
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(state.supervisor.pid, signal.SIGUSR1)
-        notices.append(f"asked the stack's supervisor (pid {state.supervisor.pid}) to restart {', '.join(down)} now")
-        return Claim(notices, retried=tuple(down), supervisor=state.supervisor.pid)
-
     def await_recovery(self, claim: Claim, timeout: float = RECOVERY_TIMEOUT) -> None:
         """Wait until the live supervisor has brought back what `claim` found down; ProcessError if it does not."""
-        deadline = time.monotonic() + timeout
-        while True:
-            state = read_state(self.state_path)
-            if state is None or not state.supervised:
-                raise ProcessError(
-                    f"the local stack's supervisor stopped while restarting {', '.join(claim.retried)}",
-                    hint="See `sparkctl local status`, then `sparkctl local up` again.",
-                )
-            self._state = state
-            pending, failed = [], []
-            for name in claim.retried:
-                record = state.service(name)
-                restarted = record is not None and record.restarts > self._baseline.get(name, 0)
-                if record is not None and restarted and record.alive and record.state == RUNNING:
-                    continue
-                if record is not None and restarted and record.state in (RESTARTING, FAILED):
-                    failed.append(f"{name} ({record.last_exit})")
-                else:
-                    pending.append(name)
-            if failed:
-                names = [entry.split(" ", 1)[0] for entry in failed]
-                raise ProcessError(
-                    f"{', '.join(failed)} did not start again",
-                    hint=f"See why with {' or '.join(f'`sparkctl local logs {name}`' for name in names)}.",
-                )
-            if not pending:
-                return
-            if time.monotonic() > deadline:
-                raise ProcessError(
-                    f"{', '.join(pending)} did not come back within {timeout:.0f} s",
-                    hint="Follow it with `sparkctl local status`.",
-                )
-            time.sleep(0.2)
+        self._state = await_recovery(self.state_path, claim, timeout)
 
     def start(self) -> list[str]:
         """Start every process that does not run, in order; return warnings (no LLM server).
@@ -287,6 +218,7 @@ class LocalStack:
                 )
             self._state.ready = True
             self._save()
+        self._started = True
         return [warning] if warning else []
 
     def supervise(self) -> list[SupervisionEvent]:
@@ -318,8 +250,8 @@ class LocalStack:
 
     @property
     def ready(self) -> bool:
-        """True once every process has started and answered."""
-        return self._state is not None and self._state.ready
+        """True once `start` has every process running and answering."""
+        return self._started
 
     @property
     def finished(self) -> bool:
@@ -330,29 +262,8 @@ class LocalStack:
         return [self._view(name) for name in ORDER]
 
     def _build(self, ports: dict[str, int]) -> None:
-        data, logs = self.options.data_dir, self.options.data_dir / "logs"
-        servers = {
-            "postgres": postgres(data, ports["postgres"]),
-            "redis": redis(data, ports["redis"]),
-            "nats": nats(data, ports["nats"]),
-        }
-        service_ports: dict[str, int | None] = {
-            "lightrag": ports["lightrag"],
-            "preprocessor": ports["preprocessor"],
-            "orchestrator": self.options.port,
-            "worker": None,
-        }
-        env = service_env(self.options, {name: server.url for name, server in servers.items()}, service_ports)
         self._processes.clear()
-        self._processes.update({name: server.process for name, server in servers.items()})
-        for name in SERVICES:
-            self._processes[name] = service_process(
-                name,
-                port=service_ports[name],
-                env=env[name],
-                log_dir=logs,
-                ready_line=WORKER_READY_LINE if name == "worker" else None,
-            )
+        self._processes.update(build_processes(self.options, ports))
 
     def _start_one(self, name: str) -> None:
         process = self._processes[name]
@@ -490,57 +401,3 @@ class LocalStack:
 def _me() -> ProcessRecord:
     me = os.getpid()
     return ProcessRecord("supervisor", me, start_ticks(me) or 0)
-
-
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    """One `claim` at a time per state file, across processes."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.with_name(f".{path.name}.lock").open("a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
-
-
-def distinct_free_ports(count: int, exclude: set[int]) -> list[int]:
-    ports: list[int] = []
-    while len(ports) < count:
-        port = free_port()
-        if port not in ports and port not in exclude:
-            ports.append(port)
-    return ports
-
-
-def service_env(
-    options: StackOptions, server_urls: dict[str, str], ports: dict[str, int | None]
-) -> dict[str, dict[str, str]]:
-    """Each service's SPARKCTL_* settings: those the chart sets, with local storage for LightRAG's graph."""
-    common = {
-        "SPARKCTL_DATABASE_URL": server_urls["postgres"],
-        "SPARKCTL_REDIS_URL": server_urls["redis"],
-        "SPARKCTL_NATS_URL": server_urls["nats"],
-        "SPARKCTL_LIGHTRAG_URL": f"http://127.0.0.1:{ports['lightrag']}",
-        "SPARKCTL_PREPROCESSOR_URL": f"http://127.0.0.1:{ports['preprocessor']}",
-        "SPARKCTL_EMBEDDER": options.embedder,
-        "SPARKCTL_LLM_URL": options.llm_url,
-        "SPARKCTL_LOG_LEVEL": "info",
-    }
-    env = {name: dict(common) for name in SERVICES}
-    env["lightrag"] |= {
-        "SPARKCTL_GRAPH_STORAGE": "networkx",
-        "SPARKCTL_DATA_DIR": str(options.data_dir / "lightrag"),
-        "SPARKCTL_VECTOR_INDEX": "exact",
-    }
-    if options.api_key is not None:
-        env["orchestrator"]["SPARKCTL_API_KEYS"] = options.api_key
-    return env
-
-
-def already_running(state: StackState | None, path: Path) -> ProcessError:
-    where = f" at {state.endpoint} (data in {state.data_dir})" if state else ""
-    return ProcessError(
-        f"a local stack is already running{where}; its state file is {path}",
-        hint="Stop it with `sparkctl local down`, or use it as it is.",
-    )
