@@ -4,12 +4,19 @@ and only there. Real PostgreSQL and NATS; the LLM is the test double, and code n
 
 from __future__ import annotations
 
+import hashlib
 import io
+import os
 import tarfile
+from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
 
+from sparkctl.client import Endpoint, OrchestratorClient
+from sparkctl.services.common.jobs import PIECE_BYTES
+from sparkctl.services.worker.pipeline import SPOOL_BYTES
 from support.codebases import add_file, httpx_source_tarball, ingest
 from support.fake_llm import FakeLLM
 from support.stack import Stack
@@ -65,3 +72,51 @@ def test_a_hostile_archive_fails_the_job_with_the_reason(graphrag_stack: Stack) 
     job = ingest(graphrag_stack, buffer.getvalue(), "alpha")
     assert job["status"] == "failed"
     assert ".." in job["error"]
+
+
+def test_a_several_mb_upload_reaches_the_worker_byte_exact_from_its_stored_pieces(graphrag_stack: Stack) -> None:
+    data = os.urandom(5 * 1024 * 1024 + 321)
+    with OrchestratorClient(Endpoint(graphrag_stack.orchestrator, "test"), graphrag_stack.api_key) as client:
+        (job,) = client.upload_documents([("big.txt", data, "text/plain")], workspace="pieces")
+        list(client.follow_job(job["id"]))
+        final = client.job(job["id"])
+
+    assert final["status"] == "completed", final["error"]
+    assert final["skipped"] == {"too-large": 1}
+    with psycopg.connect(graphrag_stack.database_url) as conn:
+        pieces = conn.execute(
+            "SELECT count(*) FROM document_chunks c JOIN ingest_jobs j ON j.document_id = c.document_id"
+            " WHERE j.id = %s",
+            (job["id"],),
+        ).fetchone()
+        read_by_worker = conn.execute(
+            "SELECT sha256 FROM workspace_files WHERE workspace = 'pieces' AND source = 'big.txt' AND path = 'big.txt'"
+        ).fetchone()
+    assert pieces == (6,)
+    assert read_by_worker == (hashlib.sha256(data).hexdigest(),)
+
+
+def test_an_archive_larger_than_the_worker_keeps_in_memory_is_extracted_from_its_spooled_file(
+    graphrag_stack: Stack,
+) -> None:
+    blobs = {f"assets/blob{n}.bin": os.urandom(1536 * 1024) for n in range(6)}
+    archive = httpx_source_tarball(extra=blobs)
+    assert len(archive) > SPOOL_BYTES
+
+    job = ingest(graphrag_stack, archive, "spooled")
+
+    assert job["status"] == "completed", job["error"]
+    assert job["skipped"] == {"too-large": 6}
+    assert job["files_done"] == job["files_total"] - 6 >= 20
+    client_source = (Path(httpx.__file__).parent / "_client.py").read_bytes()
+    with psycopg.connect(graphrag_stack.database_url) as conn:
+        pieces = conn.execute(
+            "SELECT count(*) FROM document_chunks c JOIN ingest_jobs j ON j.document_id = c.document_id"
+            " WHERE j.id = %s",
+            (job["id"],),
+        ).fetchone()
+        indexed = conn.execute(
+            "SELECT sha256 FROM workspace_files WHERE workspace = 'spooled' AND path = 'httpx/_client.py'"
+        ).fetchone()
+    assert pieces == (-(-len(archive) // PIECE_BYTES),)
+    assert indexed == (hashlib.sha256(client_source).hexdigest(),)

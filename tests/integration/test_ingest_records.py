@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import gzip
+import hashlib
+import io
+import os
+import tempfile
+import tracemalloc
 import uuid
+from collections.abc import AsyncIterator
 
 import pytest
 from psycopg import AsyncConnection
@@ -12,6 +19,8 @@ from sparkctl.services.common import files, jobs, messaging
 from sparkctl.services.common.schema import MIGRATIONS, Migration, migrate
 
 pytestmark = pytest.mark.integration
+
+MiB = 1024 * 1024
 
 
 async def connect(url: str) -> AsyncConnection:
@@ -72,8 +81,109 @@ async def test_a_job_moves_through_its_states_with_counters(database_url: str) -
         assert done.skipped_files == [("logo.png", "binary"), ("data.bin", "binary")]
         assert done.finished and done.finished_at is not None
 
-        loaded = await jobs.load_document(conn, document.id)
-        assert loaded is not None and loaded[1] == b"x" * 1000 and loaded[0].sha256 == document.sha256
+        with tempfile.TemporaryFile() as file:
+            loaded = await jobs.load_document(conn, document.id, file)
+            file.seek(0)
+            assert loaded == document and file.read() == b"x" * 1000
+
+
+async def pieces_of(data: bytes, size: int) -> AsyncIterator[bytes]:
+    for start in range(0, len(data), size):
+        yield data[start : start + size]
+
+
+async def test_an_upload_is_stored_in_pieces_and_read_back_byte_exact(database_url: str) -> None:
+    data = os.urandom(5 * MiB + 12345)
+    async with await connect(database_url) as conn:
+        await migrate(conn)
+        document = await jobs.store_document(
+            conn, workspace="ws", name="big.tar", content_type="application/x-tar", data=pieces_of(data, 300_000)
+        )
+        assert (document.size, document.sha256) == (len(data), hashlib.sha256(data).hexdigest())
+        cursor = await conn.execute(
+            "SELECT seq, length(data) FROM document_chunks WHERE document_id = %s ORDER BY seq", (document.id,)
+        )
+        assert await cursor.fetchall() == [(seq, MiB) for seq in range(5)] + [(5, 12345)]
+        cursor = await conn.execute("SELECT blob IS NULL, size, sha256 FROM documents WHERE id = %s", (document.id,))
+        assert await cursor.fetchone() == (True, len(data), document.sha256)
+
+        with tempfile.SpooledTemporaryFile(max_size=MiB) as spool:
+            loaded = await jobs.load_document(conn, document.id, spool)
+            spool.seek(0)
+            assert loaded == document
+            assert spool.read() == data
+
+
+async def test_storing_and_loading_an_upload_never_holds_it_whole(database_url: str) -> None:
+    total, piece = 64 * MiB, 256 * 1024
+
+    async def generated() -> AsyncIterator[bytes]:
+        for n in range(total // piece):
+            yield bytes([n % 251]) * piece
+
+    async with await connect(database_url) as conn:
+        await migrate(conn)
+        tracemalloc.start()
+        try:
+            document = await jobs.store_document(conn, workspace="ws", name="big", content_type="t", data=generated())
+            stored_peak = tracemalloc.get_traced_memory()[1]
+            tracemalloc.reset_peak()
+            with tempfile.TemporaryFile() as file:
+                await jobs.load_document(conn, document.id, file)
+                loaded_peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+    assert document.size == total
+    assert stored_peak < 8 * MiB, f"storing 64 MiB peaked at {stored_peak / MiB:.1f} MiB of Python allocations"
+    assert loaded_peak < 8 * MiB, f"loading 64 MiB peaked at {loaded_peak / MiB:.1f} MiB of Python allocations"
+
+
+async def test_an_upload_refused_midway_leaves_no_document_and_no_chunks(database_url: str) -> None:
+    class OverTheLimit(Exception):
+        pass
+
+    async def refused() -> AsyncIterator[bytes]:
+        yield b"x" * MiB
+        yield b"y" * MiB
+        raise OverTheLimit("larger than the limit")
+
+    async with await connect(database_url) as conn:
+        await migrate(conn)
+        with pytest.raises(OverTheLimit):
+            await jobs.store_document(conn, workspace="ws", name="big", content_type="t", data=refused())
+        cursor = await conn.execute("SELECT (SELECT count(*) FROM documents), (SELECT count(*) FROM document_chunks)")
+        assert await cursor.fetchone() == (0, 0)
+
+
+async def test_an_upload_stored_before_migration_3_is_still_read(database_url: str) -> None:
+    data = os.urandom(3 * MiB + 7)
+    async with await connect(database_url) as conn:
+        await migrate(conn, tuple(m for m in MIGRATIONS if m.version < 3))
+        document_id = uuid.uuid4()
+        await conn.execute(
+            "INSERT INTO documents (id, workspace, name, content_type, size, sha256, blob) "
+            "VALUES (%s, 'ws', 'old.tar.gz', 'application/gzip', %s, %s, %s)",
+            (document_id, len(data), hashlib.sha256(data).hexdigest(), gzip.compress(data, 6)),
+        )
+        assert 3 in await migrate(conn)
+        with tempfile.TemporaryFile() as file:
+            loaded = await jobs.load_document(conn, document_id, file)
+            file.seek(0)
+            assert loaded is not None and (loaded.name, loaded.size) == ("old.tar.gz", len(data))
+            assert file.read() == data
+
+
+async def test_a_damaged_upload_is_refused_when_it_is_read(database_url: str) -> None:
+    async with await connect(database_url) as conn:
+        await migrate(conn)
+        document = await jobs.store_document(
+            conn, workspace="ws", name="repo.tar", content_type="t", data=os.urandom(3 * MiB)
+        )
+        await conn.execute("DELETE FROM document_chunks WHERE document_id = %s AND seq = 1", (document.id,))
+        damaged = r"the stored upload repo\.tar \(\S+\) is damaged: 2097152 bytes"
+        with tempfile.TemporaryFile() as file, pytest.raises(jobs.DamagedDocument, match=damaged):
+            await jobs.load_document(conn, document.id, file)
+        assert await jobs.load_document(conn, uuid.uuid4(), io.BytesIO()) is None
 
 
 async def test_failed_job_keeps_its_reason_and_lists_filter_by_workspace_and_status(database_url: str) -> None:

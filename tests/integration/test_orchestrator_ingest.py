@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import io
 import json
+import os
 import tarfile
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
+import httpx
+import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
 from sparkctl.local.process import free_port
 from sparkctl.local.servers import EmbeddedServer
+from sparkctl.local.services import service_process
 from sparkctl.services.common import jobs, messaging
 from sparkctl.services.orchestrator.app import create_app
 from sparkctl.services.orchestrator.settings import OrchestratorSettings
@@ -107,11 +113,99 @@ def test_an_upload_over_the_limit_is_413_in_openai_shape(client: TestClient) -> 
     assert response.status_code == 413
     assert response.json() == {
         "error": {
-            "message": "big.tar is larger than the limit of 65536 bytes",
+            "message": "big.tar is larger than the limit of 65536 bytes (the orchestrator's SPARKCTL_MAX_UPLOAD_BYTES)",
             "type": "invalid_request_error",
             "code": "too_large",
         }
     }
+
+
+def stored_rows(database_url: str) -> tuple[int, int, int]:
+    """How many documents, document chunks and jobs the database holds."""
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute(
+            "SELECT (SELECT count(*) FROM documents), (SELECT count(*) FROM document_chunks),"
+            " (SELECT count(*) FROM ingest_jobs)"
+        ).fetchone()
+    assert row is not None
+    return row
+
+
+@pytest.mark.parametrize(
+    ("second", "status", "message"),
+    [
+        (
+            ("big.md", b"x" * (65 * 1024)),
+            413,
+            "big.md is larger than the limit of 65536 bytes (the orchestrator's SPARKCTL_MAX_UPLOAD_BYTES)",
+        ),
+        (("empty.md", b""), 400, "empty.md is empty"),
+    ],
+)
+def test_a_refused_upload_leaves_no_document_chunk_or_job_behind(
+    client: TestClient, database_url: str, second: tuple[str, bytes], status: int, message: str
+) -> None:
+    files = [("files", ("fine.md", b"# fine" * 1000, "text/markdown")), ("files", second)]
+    response = client.post("/v1/documents/ingest", files=files, headers=auth("admin-key"))
+    assert response.status_code == status
+    assert response.json()["error"]["message"] == message
+    assert stored_rows(database_url) == (0, 0, 0)
+
+
+def test_an_upload_is_stored_in_pieces_with_its_size_and_sha256(
+    database_url: str, redis_server: EmbeddedServer, nats_url: str
+) -> None:
+    data = os.urandom(3 * jobs.PIECE_BYTES + 1000)
+    with TestClient(create_app(settings(database_url, redis_server, nats_url))) as open_client:
+        response = open_client.post("/v1/codebase/ingest", files={"file": ("repo.tar.gz", data)})
+    assert response.status_code == 202, response.text
+    job_id = response.json()["jobs"][0]["id"]
+    with psycopg.connect(database_url) as conn:
+        document = conn.execute(
+            "SELECT d.size, d.sha256, d.blob IS NULL, count(c.seq) FROM ingest_jobs j JOIN documents d"
+            " ON d.id = j.document_id JOIN document_chunks c ON c.document_id = d.id WHERE j.id = %s"
+            " GROUP BY d.id",
+            (job_id,),
+        ).fetchone()
+    assert document == (len(data), hashlib.sha256(data).hexdigest(), True, 4)
+
+
+def test_a_100_mb_upload_leaves_the_orchestrator_s_peak_rss_within_50_mb_of_its_rest(
+    database_url: str, redis_server: EmbeddedServer, nats_url: str, tmp_path: Path
+) -> None:
+    upload = tmp_path / "big.tar.gz"
+    with upload.open("wb") as out:
+        for _ in range(100):
+            out.write(os.urandom(1024 * 1024))
+    port = free_port()
+    env = {
+        "SPARKCTL_DATABASE_URL": database_url,
+        "SPARKCTL_REDIS_URL": redis_server.url,
+        "SPARKCTL_NATS_URL": nats_url,
+        "SPARKCTL_LIGHTRAG_URL": f"http://127.0.0.1:{free_port()}",
+        "SPARKCTL_LOG_LEVEL": "warning",
+    }
+    orchestrator = service_process("orchestrator", port=port, env=env, log_dir=tmp_path)
+    orchestrator.start()
+    try:
+        assert orchestrator.pid is not None
+        at_rest = memory_kb(orchestrator.pid, "VmRSS")
+        with upload.open("rb") as handle:
+            response = httpx.post(
+                f"http://127.0.0.1:{port}/v1/codebase/ingest", files={"file": (upload.name, handle)}, timeout=300
+            )
+        assert response.status_code == 202, response.text
+        peak = memory_kb(orchestrator.pid, "VmHWM")
+    finally:
+        orchestrator.stop()
+    assert (peak - at_rest) / 1024 < 50, f"RSS {at_rest / 1024:.0f} MB at rest, peak {peak / 1024:.0f} MB"
+
+
+def memory_kb(pid: int, field: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1])
+    raise AssertionError(f"no {field} in /proc/{pid}/status")
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,7 @@ import gzip
 import lzma
 import stat
 import tarfile
+import tempfile
 import tracemalloc
 import zipfile
 from collections.abc import Callable
@@ -65,6 +66,33 @@ def test_zip_round_trips(compression: int) -> None:
     data = zipped([("pkg/", b""), ("pkg/a.py", SOURCE), ("pkg\\win.py", b"x = 2\n")], compression)
     assert archive_kind(data) == "zip"
     assert extract_archive(data).files == [("pkg/a.py", SOURCE), ("pkg/win.py", b"x = 2\n")]
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        tarball([("pkg/a.py", SOURCE), ("pkg/b.md", b"# B\n")], "w"),
+        tarball([("pkg/a.py", SOURCE), ("pkg/b.md", b"# B\n")], "w:gz"),
+        tarball([("pkg/a.py", SOURCE), ("pkg/b.md", b"# B\n")], "w:xz"),
+        zipped([("pkg/a.py", SOURCE), ("pkg/b.md", b"# B\n")], zipfile.ZIP_DEFLATED),
+        b"\0" * 10240,
+    ],
+    ids=["tar", "tar.gz", "tar.xz", "zip", "end-of-archive blocks only"],
+)
+@pytest.mark.parametrize("spool_bytes", [16, MiB], ids=["on disk", "in memory"])
+def test_an_archive_spooled_to_a_file_extracts_as_its_bytes_do(data: bytes, spool_bytes: int) -> None:
+    with tempfile.SpooledTemporaryFile(max_size=spool_bytes) as spooled:
+        spooled.write(data)
+        spooled.seek(0)
+        from_file = extract_archive(spooled)
+    assert (from_file.files, from_file.skipped) == (extract_archive(data).files, extract_archive(data).skipped)
+
+
+def test_a_file_that_is_no_archive_is_refused_with_what_it_looks_like() -> None:
+    with tempfile.TemporaryFile() as file:
+        file.write(b"%PDF-1.7 not an archive")
+        with pytest.raises(ArchiveError, match="it looks like a PDF document"):
+            extract_archive(file)
 
 
 def test_zip_slip_is_refused() -> None:

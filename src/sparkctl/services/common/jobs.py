@@ -6,23 +6,33 @@ document; the worker moves it along and fills the counters.
 
 from __future__ import annotations
 
-import gzip
+import asyncio
+import contextlib
 import hashlib
 import uuid
-from collections.abc import Mapping
+import zlib
+from collections.abc import AsyncIterable, AsyncIterator, Mapping
 from datetime import datetime
-from typing import Any, Literal
+from typing import IO, Any, Literal
 
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from pydantic import BaseModel
 
+from sparkctl.errors import SparkctlError
+
 JobKind = Literal["document", "codebase"]
 JobStatus = Literal["queued", "started", "indexing", "completed", "failed"]
 FINAL_STATUSES: frozenset[str] = frozenset({"completed", "failed"})
 MAX_SKIPPED_FILES_KEPT = 200
 """Skipped files are counted by reason; only this many are named individually."""
+PIECE_BYTES = 1024 * 1024
+"""An upload is stored in rows of this many bytes (document_chunks), never as one value."""
+
+
+class DamagedDocument(SparkctlError):
+    """A stored upload whose bytes no longer match the size and sha256 recorded with it."""
 
 
 class Job(BaseModel):
@@ -64,37 +74,120 @@ class StoredDocument(BaseModel):
 
 
 async def store_document(
-    conn: AsyncConnection, *, workspace: str, name: str, content_type: str, data: bytes
+    conn: AsyncConnection,
+    *,
+    workspace: str,
+    name: str,
+    content_type: str,
+    data: bytes | AsyncIterable[bytes],
 ) -> StoredDocument:
-    """Keep an uploaded blob (gzip-compressed) so that a retried job can read it again."""
-    document = StoredDocument(
-        id=uuid.uuid4(),
-        workspace=workspace,
-        name=name,
-        content_type=content_type,
-        size=len(data),
-        sha256=hashlib.sha256(data).hexdigest(),
+    """Keep an upload, so that a retried job can read it again: rows of document_chunks of at most
+    PIECE_BYTES each, written as the pieces of `data` arrive and hashed as they pass.
+
+    Nothing holds more than a piece or two of the upload. It all happens in one transaction (a savepoint
+    when the caller has one open): an error raised by `data` (a size limit, say) leaves nothing behind.
+    """
+    document_id = uuid.uuid4()
+    digest = hashlib.sha256()
+    size = seq = 0
+    async with conn.transaction():
+        await conn.execute(
+            "INSERT INTO documents (id, workspace, name, content_type, size, sha256) VALUES (%s, %s, %s, %s, 0, '')",
+            (document_id, workspace, name, content_type),
+        )
+        async for piece in _rechunked(data):
+            await asyncio.to_thread(digest.update, piece)
+            size += len(piece)
+            await conn.execute(
+                "INSERT INTO document_chunks (document_id, seq, data) VALUES (%s, %s, %b)", (document_id, seq, piece)
+            )
+            seq += 1
+        await conn.execute(
+            "UPDATE documents SET size = %s, sha256 = %s WHERE id = %s", (size, digest.hexdigest(), document_id)
+        )
+    return StoredDocument(
+        id=document_id, workspace=workspace, name=name, content_type=content_type, size=size, sha256=digest.hexdigest()
     )
-    await conn.execute(
-        """
-        INSERT INTO documents (id, workspace, name, content_type, size, sha256, blob)
-        VALUES (%s, %s, %s, %s, %s, %s, %s)
-        """,
-        (document.id, workspace, name, content_type, document.size, document.sha256, gzip.compress(data, 6)),
-    )
-    return document
 
 
-async def load_document(conn: AsyncConnection, document_id: uuid.UUID) -> tuple[StoredDocument, bytes] | None:
+async def load_document(conn: AsyncConnection, document_id: uuid.UUID, into: IO[bytes]) -> StoredDocument | None:
+    """Write a stored upload into `into` (a spooled temporary file, say) piece by piece; None when it is gone.
+
+    The bytes written are checked against the document's size and sha256: a damaged upload raises
+    DamagedDocument rather than reaching the worker's parsers.
+    """
     cursor = conn.cursor(row_factory=dict_row)
     await cursor.execute(
-        "SELECT id, workspace, name, content_type, size, sha256, blob FROM documents WHERE id = %s", (document_id,)
+        "SELECT id, workspace, name, content_type, size, sha256, blob IS NOT NULL AS legacy FROM documents"
+        " WHERE id = %s",
+        (document_id,),
     )
     row = await cursor.fetchone()
     if row is None:
         return None
-    blob = gzip.decompress(row.pop("blob"))
-    return StoredDocument(**row), blob
+    pieces = _legacy_pieces(conn, document_id) if row.pop("legacy") else _stored_pieces(conn, document_id)
+    document = StoredDocument(**row)
+    digest = hashlib.sha256()
+    size = 0
+    async with contextlib.aclosing(pieces):
+        async for piece in pieces:
+            digest.update(piece)
+            size += len(piece)
+            into.write(piece)
+    if (size, digest.hexdigest()) != (document.size, document.sha256):
+        raise DamagedDocument(
+            f"the stored upload {document.name} ({document.id}) is damaged: {size} bytes with sha256 "
+            f"{digest.hexdigest()}, {document.size} bytes with sha256 {document.sha256} were stored",
+            hint="Upload it again.",
+        )
+    return document
+
+
+async def _rechunked(data: bytes | AsyncIterable[bytes]) -> AsyncIterator[bytes]:
+    """The bytes of `data` in pieces of PIECE_BYTES (the last one shorter), whatever size they came in."""
+    if isinstance(data, bytes):
+        for start in range(0, len(data), PIECE_BYTES):
+            yield data[start : start + PIECE_BYTES]
+        return
+    pending = bytearray()
+    async for piece in data:
+        if not pending and len(piece) == PIECE_BYTES:
+            yield piece
+            continue
+        pending += piece
+        while len(pending) >= PIECE_BYTES:
+            yield bytes(pending[:PIECE_BYTES])
+            del pending[:PIECE_BYTES]
+    if pending:
+        yield bytes(pending)
+
+
+async def _stored_pieces(conn: AsyncConnection, document_id: uuid.UUID) -> AsyncIterator[bytes]:
+    """The document's chunks in order, one row at a time from the server."""
+    cursor = conn.cursor()
+    async for (piece,) in cursor.stream(
+        "SELECT data FROM document_chunks WHERE document_id = %s ORDER BY seq", (document_id,), binary=True
+    ):
+        yield piece
+
+
+async def _legacy_pieces(conn: AsyncConnection, document_id: uuid.UUID) -> AsyncIterator[bytes]:
+    """A document stored before migration 3, as one gzip-compressed blob: read in slices, inflated as it comes."""
+    inflater = zlib.decompressobj(wbits=31)
+    offset = 1
+    while True:
+        cursor = await conn.execute(
+            "SELECT substring(blob FROM %s FOR %s) FROM documents WHERE id = %s", (offset, PIECE_BYTES, document_id)
+        )
+        row = await cursor.fetchone()
+        compressed = row[0] if row else b""
+        if not compressed:
+            break
+        offset += len(compressed)
+        while compressed:
+            yield inflater.decompress(compressed, PIECE_BYTES)
+            compressed = inflater.unconsumed_tail
+    yield inflater.flush()
 
 
 async def create_job(conn: AsyncConnection, *, document: StoredDocument, kind: JobKind, source: str) -> Job:

@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from sparkctl.errors import SparkctlError
+from sparkctl.services.common.body_limit import BodyLimit
 from sparkctl.services.common.llm import LlmError, LlmRefused, LlmWrongEmbeddings, create_http_client
 from sparkctl.services.common.service_key import require_service_key
 from sparkctl.services.common.workspaces import InvalidWorkspace
@@ -53,9 +54,10 @@ def create_app(settings: LightragSettings) -> FastAPI:
             await registry.close()
             await http.aclose()
 
-    app = FastAPI(title="sparkctl LightRAG", lifespan=lifespan, max_body_size=settings.max_body_bytes)
+    app = FastAPI(title="sparkctl LightRAG", lifespan=lifespan)
     app.state.settings = settings
     require_service_key(app, settings.service_key)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, setting="SPARKCTL_MAX_BODY_BYTES")
     for router in (documents.router, queries.router, graph.router, health.router):
         app.include_router(router)
     app.add_exception_handler(SparkctlError, _sparkctl_error)  # type: ignore[arg-type]

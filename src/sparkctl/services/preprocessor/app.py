@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Request,
 from pydantic import BaseModel, Field, model_validator
 
 from sparkctl.errors import SparkctlError
+from sparkctl.services.common.body_limit import BodyLimit
 from sparkctl.services.common.parsed import ParsedFile
 from sparkctl.services.common.remote import LightragClient
 from sparkctl.services.common.service_key import require_service_key
@@ -142,5 +143,6 @@ def create_app(settings: PreprocessorSettings) -> FastAPI:
     app = FastAPI(title="sparkctl preprocessor", version="1", lifespan=lifespan)
     app.state.settings = settings
     require_service_key(app, settings.service_key)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, setting="SPARKCTL_MAX_BODY_BYTES")
     app.include_router(router)
     return app

@@ -1,4 +1,4 @@
-"""Safe extraction of an uploaded codebase archive, in memory: nothing is ever written to disk.
+"""Safe extraction of an uploaded codebase archive, read from bytes or a file: no member is ever written to disk.
 
 The format is found from the content, not the name: tar (plain, gzip, bzip2, xz) or zip.
 
@@ -104,13 +104,17 @@ class Extracted:
     skipped: list[tuple[str, str]] = field(default_factory=list)
 
 
-def extract_archive(data: bytes, *, limits: ArchiveLimits = ArchiveLimits()) -> Extracted:
-    """The regular files of an archive, and what was skipped and why; ArchiveError when it is refused."""
-    kind = archive_kind(data)
+def extract_archive(data: bytes | IO[bytes], *, limits: ArchiveLimits = ArchiveLimits()) -> Extracted:
+    """The regular files of an archive (bytes, or a seekable file such as a spooled upload), and what was
+    skipped and why; ArchiveError when it is refused."""
+    source = _seekable(data)
+    kind = archive_kind(source)
+    size = source.seek(0, io.SEEK_END)
+    source.seek(0)
     try:
         if kind == "zip":
-            return _extract_zip(data, limits)
-        return _extract_tar(data, kind, limits)
+            return _extract_zip(source, size, limits)
+        return _extract_tar(source, size, kind, limits)
     except ArchiveError:
         raise
     except lzma.LZMAError as exc:
@@ -124,24 +128,43 @@ def extract_archive(data: bytes, *, limits: ArchiveLimits = ArchiveLimits()) -> 
         raise ArchiveError(f"corrupt archive: {str(exc) or type(exc).__name__}", hint=_HINT) from None
 
 
-def archive_kind(data: bytes) -> str:
+def archive_kind(data: bytes | IO[bytes]) -> str:
     """tar, tar.gz, tar.bz2, tar.xz or zip, from the first bytes; ArchiveError for anything else."""
-    if data.startswith(b"\x1f\x8b"):
+    source = _seekable(data)
+    source.seek(0)
+    head = source.read(512)
+    if head.startswith(b"\x1f\x8b"):
         return "tar.gz"
-    if data.startswith(b"BZh"):
+    if head.startswith(b"BZh"):
         return "tar.bz2"
-    if data.startswith(b"\xfd7zXZ\x00"):
+    if head.startswith(b"\xfd7zXZ\x00"):
         return "tar.xz"
-    if data.startswith((b"PK\x03\x04", b"PK\x05\x06")):
+    if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
         return "zip"
-    if data[257:262] == b"ustar":
+    if head[257:262] == b"ustar":
         return "tar"
-    if data and len(data) % 512 == 0 and not data.strip(b"\0"):
+    if _only_zero_blocks(source):
         return "tar"
     raise ArchiveError(
-        f"not an archive sparkctl can read: {_looks_like(data)}",
+        f"not an archive sparkctl can read: {_looks_like(head)}",
         hint="Send a tar, tar.gz, tar.bz2, tar.xz or zip archive.",
     )
+
+
+def _seekable(data: bytes | IO[bytes]) -> IO[bytes]:
+    return io.BytesIO(data) if isinstance(data, bytes | bytearray | memoryview) else data
+
+
+def _only_zero_blocks(source: IO[bytes]) -> bool:
+    """A tar of nothing but its end-of-archive blocks: whole 512-byte blocks of zeros, at least one."""
+    size = source.seek(0, io.SEEK_END)
+    if size == 0 or size % 512:
+        return False
+    source.seek(0)
+    while piece := source.read(_CHUNK):
+        if piece.strip(b"\0"):
+            return False
+    return True
 
 
 def _looks_like(data: bytes) -> str:
@@ -235,8 +258,8 @@ class _Inflating(io.RawIOBase):
     of gigabytes that the decoder would allocate before producing a byte.
     """
 
-    def __init__(self, data: bytes, new_decompressor: Callable[[], _Decompressor]) -> None:
-        self.input = io.BytesIO(data)
+    def __init__(self, source: IO[bytes], new_decompressor: Callable[[], _Decompressor]) -> None:
+        self.input = source
         self.new_decompressor = new_decompressor
         self.decompressor = new_decompressor()
 
@@ -274,25 +297,25 @@ def _xz_decompressor() -> _Decompressor:
     return lzma.LZMADecompressor(format=lzma.FORMAT_XZ, memlimit=_XZ_MEMORY)
 
 
-def _decompressed(data: bytes, kind: str, budget: _Budget) -> IO[bytes]:
-    """A stream of the decompressed tar; it reads from memory, so closing it is never needed."""
+def _decompressed(source: IO[bytes], kind: str, budget: _Budget) -> IO[bytes]:
+    """A stream of the decompressed tar; closing it is never needed (the source is its caller's)."""
     inner: IO[bytes] | io.RawIOBase
     if kind == "tar.gz":
-        inner = gzip.GzipFile(fileobj=io.BytesIO(data))
+        inner = gzip.GzipFile(fileobj=source, mode="rb")
     elif kind == "tar.bz2":
-        inner = _Inflating(data, bz2.BZ2Decompressor)
+        inner = _Inflating(source, bz2.BZ2Decompressor)
     elif kind == "tar.xz":
-        inner = _Inflating(data, _xz_decompressor)
+        inner = _Inflating(source, _xz_decompressor)
     else:
-        inner = io.BytesIO(data)
+        inner = source
     return io.BufferedReader(_Metered(inner, budget), buffer_size=_CHUNK)
 
 
-def _extract_tar(data: bytes, kind: str, limits: ArchiveLimits) -> Extracted:
-    budget = _Budget(len(data), limits)
+def _extract_tar(source: IO[bytes], size: int, kind: str, limits: ArchiveLimits) -> Extracted:
+    budget = _Budget(size, limits)
     result = Extracted()
     seen: set[str] = set()
-    stream = _decompressed(data, kind, budget)
+    stream = _decompressed(source, kind, budget)
     with tarfile.open(
         fileobj=stream, mode="r|", tarinfo=_StrictTarInfo, encoding="utf-8", errors="surrogateescape"
     ) as archive:
@@ -321,11 +344,11 @@ def _extract_tar(data: bytes, kind: str, limits: ArchiveLimits) -> Extracted:
     return result
 
 
-def _extract_zip(data: bytes, limits: ArchiveLimits) -> Extracted:
-    budget = _Budget(len(data), limits)
+def _extract_zip(source: IO[bytes], size: int, limits: ArchiveLimits) -> Extracted:
+    budget = _Budget(size, limits)
     result = Extracted()
     seen: set[str] = set()
-    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+    with zipfile.ZipFile(source) as archive:
         members = [info for info in archive.infolist() if not info.is_dir()]
         if len(members) > limits.max_files:
             raise _too_many(limits)

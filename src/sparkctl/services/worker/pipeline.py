@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import tempfile
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -34,6 +35,8 @@ log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
 MAX_SKIPPED_NAMED = jobs.MAX_SKIPPED_FILES_KEPT
+SPOOL_BYTES = 8 * 1024 * 1024
+"""An upload is read from PostgreSQL into memory up to this size, into a temporary file beyond it."""
 
 
 @dataclass
@@ -86,18 +89,19 @@ class IngestPipeline:
         )
 
     async def __call__(self, job: jobs.Job) -> None:
-        async with self.pool.connection() as conn:
-            loaded = await jobs.load_document(conn, job.document_id)
-        if loaded is None:
-            raise SparkctlError(f"the upload of job {job.id} is gone")
-        document, blob = loaded
         progress = Progress()
-        if job.kind == "codebase":
-            extracted = extract_archive(blob, limits=self.limits)
-            members = list(extracted.files)
-            progress.skipped.extend(extracted.skipped)
-        else:
-            members = [(document.name, blob)]
+        with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as upload:
+            async with self.pool.connection() as conn:
+                document = await jobs.load_document(conn, job.document_id, upload)
+            if document is None:
+                raise SparkctlError(f"the upload of job {job.id} is gone")
+            upload.seek(0)
+            if job.kind == "codebase":
+                extracted = extract_archive(upload, limits=self.limits)
+                members = list(extracted.files)
+                progress.skipped.extend(extracted.skipped)
+            else:
+                members = [(document.name, upload.read())]
         await self._index(job, members, progress)
 
     async def _index(self, job: jobs.Job, members: list[tuple[str, bytes]], progress: Progress) -> None:

@@ -1,8 +1,13 @@
-"""POST /v1/documents/ingest and /v1/codebase/ingest: store the upload, record a job, queue it, answer 202."""
+"""POST /v1/documents/ingest and /v1/codebase/ingest: store the upload, record a job, queue it, answer 202.
+
+Starlette spools each uploaded file to a temporary file; from there it goes to PostgreSQL piece by piece,
+so no upload is ever held whole in memory.
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
 from pathlib import PurePosixPath
 from typing import Annotated, Any
 
@@ -29,10 +34,10 @@ async def ingest_codebase(
     res: Resources = Depends(resources),
 ) -> dict[str, Any]:
     require_workspace(caller, workspace)
-    data = await _read_limited(file, request.app.state.settings.max_upload_bytes)
+    limit = request.app.state.settings.max_upload_bytes
+    _check_size(file, limit)
     source = name or _codebase_name(file.filename or "codebase")
-    job = await _queue(res, workspace, "codebase", source, file, data)
-    return {"jobs": [_summary(job)]}
+    return {"jobs": [_summary(job) for job in await _queue(res, workspace, "codebase", [(source, file)], limit)]}
 
 
 @router.post("/v1/documents/ingest", status_code=202)
@@ -45,47 +50,75 @@ async def ingest_documents(
 ) -> dict[str, Any]:
     require_workspace(caller, workspace)
     limit = request.app.state.settings.max_upload_bytes
-    uploads = [(upload, await _read_limited(upload, limit)) for upload in files]
-    queued = [
-        await _queue(res, workspace, "document", upload.filename or f"document-{index}", upload, data)
-        for index, (upload, data) in enumerate(uploads)
-    ]
-    return {"jobs": [_summary(job) for job in queued]}
+    for upload in files:
+        _check_size(upload, limit)
+    uploads = [(upload.filename or f"document-{index}", upload) for index, upload in enumerate(files)]
+    return {"jobs": [_summary(job) for job in await _queue(res, workspace, "document", uploads, limit)]}
 
 
-async def _read_limited(upload: UploadFile, limit: int) -> bytes:
-    pieces, size = [], 0
+def _check_size(upload: UploadFile, limit: int) -> None:
+    """Refuse early on the size Starlette counted while spooling the upload; _pieces counts again as it stores."""
+    if upload.size == 0:
+        raise _empty(upload)
+    if upload.size is not None and upload.size > limit:
+        raise _too_large(upload, limit)
+
+
+async def _pieces(upload: UploadFile, limit: int) -> AsyncIterator[bytes]:
+    """The upload, read piece by piece from its spooled file; 413 as soon as it passes the limit."""
+    await upload.seek(0)
+    size = 0
     while piece := await upload.read(_READ_PIECE):
         size += len(piece)
         if size > limit:
-            raise ApiError(413, f"{upload.filename or 'upload'} is larger than the limit of {limit} bytes", "too_large")
-        pieces.append(piece)
-    if size == 0:
-        raise ApiError(400, f"{upload.filename or 'upload'} is empty", "empty_upload")
-    return b"".join(pieces)
+            raise _too_large(upload, limit)
+        yield piece
+
+
+def _too_large(upload: UploadFile, limit: int) -> ApiError:
+    return ApiError(
+        413,
+        f"{upload.filename or 'upload'} is larger than the limit of {limit} bytes "
+        "(the orchestrator's SPARKCTL_MAX_UPLOAD_BYTES)",
+        "too_large",
+    )
+
+
+def _empty(upload: UploadFile) -> ApiError:
+    return ApiError(400, f"{upload.filename or 'upload'} is empty", "empty_upload")
 
 
 async def _queue(
-    res: Resources, workspace: str, kind: jobs.JobKind, source: str, upload: UploadFile, data: bytes
-) -> jobs.Job:
-    """The job is recorded before it is published; if publishing fails it is marked failed, not lost."""
-    async with res.pool.connection() as conn:
-        document = await jobs.store_document(
-            conn,
-            workspace=workspace,
-            name=upload.filename or source,
-            content_type=upload.content_type or "application/octet-stream",
-            data=data,
-        )
-        job = await jobs.create_job(conn, document=document, kind=kind, source=source)
-    try:
-        await messaging.publish_job(await res.nats.jetstream(), job.id, kind)
-    except Exception as exc:
-        reason = exc.message if isinstance(exc, ApiError) else f"NATS publish failed: {exc}"
-        async with res.pool.connection() as conn:
-            await jobs.finish_job(conn, job.id, error=f"could not queue the job: {reason}")
-        raise ApiError(503, reason, "queue_unavailable") from exc
-    return job
+    res: Resources, workspace: str, kind: jobs.JobKind, uploads: list[tuple[str, UploadFile]], limit: int
+) -> list[jobs.Job]:
+    """Store every upload and record its job in one transaction, then publish the jobs.
+
+    An upload refused while it is stored (too large, empty) leaves no document, chunk or job behind. A job
+    that cannot be published is marked failed, not lost, and so are those after it.
+    """
+    queued: list[jobs.Job] = []
+    async with res.pool.connection() as conn, conn.transaction():
+        for source, upload in uploads:
+            document = await jobs.store_document(
+                conn,
+                workspace=workspace,
+                name=upload.filename or source,
+                content_type=upload.content_type or "application/octet-stream",
+                data=_pieces(upload, limit),
+            )
+            if document.size == 0:
+                raise _empty(upload)
+            queued.append(await jobs.create_job(conn, document=document, kind=kind, source=source))
+    for index, job in enumerate(queued):
+        try:
+            await messaging.publish_job(await res.nats.jetstream(), job.id, kind)
+        except Exception as exc:
+            reason = exc.message if isinstance(exc, ApiError) else f"NATS publish failed: {exc}"
+            async with res.pool.connection() as conn:
+                for unpublished in queued[index:]:
+                    await jobs.finish_job(conn, unpublished.id, error=f"could not queue the job: {reason}")
+            raise ApiError(503, reason, "queue_unavailable") from exc
+    return queued
 
 
 def _codebase_name(filename: str) -> str:
