@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -185,8 +186,7 @@ def main() -> None:
     finally:
         for process in reversed(started):
             process.stop()
-        for path in files:
-            path.unlink(missing_ok=True)
+        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 if __name__ == "__main__":
