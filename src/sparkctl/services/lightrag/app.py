@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException
 from sparkctl.errors import SparkctlError
 from sparkctl.services.common.body_limit import BodyLimit
 from sparkctl.services.common.llm import LlmError, LlmRefused, LlmWrongEmbeddings, create_http_client
+from sparkctl.services.common.metrics import Metrics, install_metrics
 from sparkctl.services.common.service_key import require_service_key
 from sparkctl.services.common.workspaces import InvalidWorkspace
 from sparkctl.services.lightrag import documents, graph, health, queries
@@ -39,7 +40,7 @@ def create_app(settings: LightragSettings) -> FastAPI:
         apply_lightrag_environment(settings)
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         http = create_http_client(settings.llm_timeout)
-        models = Models.load(settings, http)
+        models = Models.load(settings, http, app.state.metrics.models)
 
         async def opener(name: str) -> Workspace:
             return await open_workspace(name, settings, models)
@@ -63,6 +64,7 @@ def create_app(settings: LightragSettings) -> FastAPI:
     app.add_exception_handler(SparkctlError, _sparkctl_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(HTTPException, _http_error)  # type: ignore[arg-type]
+    install_metrics(app, Metrics("lightrag"))
     return app
 
 

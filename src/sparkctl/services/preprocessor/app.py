@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field, model_validator
 
 from sparkctl.errors import SparkctlError
 from sparkctl.services.common.body_limit import BodyLimit
+from sparkctl.services.common.metrics import Metrics, install_metrics
 from sparkctl.services.common.parsed import ParsedFile
 from sparkctl.services.common.remote import LightragClient
 from sparkctl.services.common.service_key import require_service_key
@@ -145,4 +146,5 @@ def create_app(settings: PreprocessorSettings) -> FastAPI:
     require_service_key(app, settings.service_key)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, setting="SPARKCTL_MAX_BODY_BYTES")
     app.include_router(router)
+    install_metrics(app, Metrics("preprocessor"))
     return app
