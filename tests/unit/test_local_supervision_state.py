@@ -18,7 +18,7 @@ from sparkctl.errors import ConfigError, ProcessError
 from sparkctl.local.plan import StackOptions
 from sparkctl.local.process import free_port, process_alive, start_ticks
 from sparkctl.local.stack import LocalStack
-from sparkctl.local.state import ORDER, ProcessRecord, StackState, read_state, write_state
+from sparkctl.local.state import ORDER, ProcessRecord, StackState, log_files, read_state, write_state
 from sparkctl.local.status import stack_status
 from sparkctl.local.supervisor import FAILED, RESTARTING, RUNNING
 
@@ -269,3 +269,15 @@ def test_status_of_a_supervised_stack_whose_every_process_runs_is_healthy(
 
     assert report.healthy and report.trouble() is None and report.down == []
     assert stack_status(tmp_path / "none.json").healthy
+
+
+def test_the_detached_supervisors_log_is_one_of_the_stacks_logs(tmp_path: Path) -> None:
+    logs = tmp_path / "data" / "logs"
+    logs.mkdir(parents=True)
+    (logs / "supervisor.log").write_text("worker killed by SIGKILL; restarting in 1 s\n")
+    (logs / "worker.log").write_text("worker consuming\n")
+
+    found = log_files(tmp_path / "none.json", tmp_path / "data")
+
+    assert found == {"worker": logs / "worker.log", "supervisor": logs / "supervisor.log"}
+    assert log_files(tmp_path / "none.json", tmp_path / "data", "supervisor") == {"supervisor": logs / "supervisor.log"}

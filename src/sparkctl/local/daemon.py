@@ -88,17 +88,23 @@ class DetachedStack:
                 if "notice" in report:
                     on_notice(str(report["notice"]))
                 elif "error" in report:
-                    self._child.wait(30)
+                    self._wait()
                     raise _error(report["error"])
                 elif "ready" in report:
                     self._ready()
                     return [str(warning) for warning in report["warnings"]]
-        self._child.wait(30)
+        self._wait()
         tail = " | ".join(line.strip() for line in tail_lines(self.log_path, 5) if line.strip())
         raise ProcessError(
             f"the local stack's supervisor exited before the stack was ready: {tail or '(no output)'}",
             hint=f"See the whole log in {self.log_path}.",
         )
+
+    def _wait(self) -> None:
+        """Give the supervisor the time to stop what it started, after it reported."""
+        if self._child is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._child.wait(60)
 
     def cancel(self) -> None:
         """Stop the supervisor (which stops what it started) and wait for it."""
@@ -166,7 +172,8 @@ def supervise(stack: LocalStack, report: IO[str]) -> int:
             return 1
         log.info("the stack is ready; supervising it")
         send(ready=True, warnings=warnings)
-        report.close()
+        with contextlib.suppress(OSError):
+            report.close()
         while not stack.finished:
             for event in stack.supervise():
                 log.info("%s", event.message)
@@ -175,6 +182,13 @@ def supervise(stack: LocalStack, report: IO[str]) -> int:
         return 1
     except KeyboardInterrupt:
         log.info("stopping the stack")
+        send(
+            error={
+                "type": "ProcessError",
+                "message": "the local stack was stopped before it was ready (SIGTERM, as `sparkctl local down` sends)",
+                "hint": "Start it again with `sparkctl local up`.",
+            }
+        )
         return 0
     finally:
         with _signals_ignored():
@@ -218,8 +232,12 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGUSR1, lambda signum, frame: stack.request_retry())
-    with os.fdopen(args.report_fd, "w") as report:
+    report = os.fdopen(args.report_fd, "w")
+    try:
         return supervise(stack, report)
+    finally:
+        with contextlib.suppress(OSError):
+            report.close()
 
 
 if __name__ == "__main__":
