@@ -161,21 +161,37 @@ class OrchestratorClient:
         self.close()
 
     def upload_codebase(
-        self, archive: bytes, *, name: str, workspace: str, on_sent: Callable[[int], None] | None = None
+        self,
+        archive: bytes,
+        *,
+        name: str,
+        workspace: str,
+        on_sent: Callable[[int], None] | None = None,
+        reindex: bool = False,
     ) -> dict[str, Any]:
-        """Send a packed repository; the job record the orchestrator made for it."""
+        """Send a packed repository; the job record the orchestrator made for it. `reindex` clears the workspace
+        first, so that everything is embedded again."""
         files = {"file": (f"{name}.tar.gz", _reader(archive, on_sent), "application/gzip")}
+        data = {"name": name} | _reindex(reindex)
         body = self._request(
-            "POST", "/v1/codebase/ingest", files=files, data={"name": name}, headers=_workspace(workspace), timeout=None
+            "POST", "/v1/codebase/ingest", files=files, data=data, headers=_workspace(workspace), timeout=None
         )
         return dict(body["jobs"][0])
 
     def upload_documents(
-        self, documents: list[tuple[str, bytes, str]], *, workspace: str, on_sent: Callable[[int], None] | None = None
+        self,
+        documents: list[tuple[str, bytes, str]],
+        *,
+        workspace: str,
+        on_sent: Callable[[int], None] | None = None,
+        reindex: bool = False,
     ) -> list[dict[str, Any]]:
         """Send files (name, data, content type); one job record each."""
         files = [("files", (name, _reader(data, on_sent), kind)) for name, data, kind in documents]
-        body = self._request("POST", "/v1/documents/ingest", files=files, headers=_workspace(workspace), timeout=None)
+        body = self._request(
+            "POST", "/v1/documents/ingest", files=files, data=_reindex(reindex), headers=_workspace(workspace),
+            timeout=None,
+        )  # fmt: skip
         return list(body["jobs"])
 
     def job(self, job_id: str) -> dict[str, Any]:
@@ -360,6 +376,10 @@ def _event(data: str) -> dict[str, Any]:
 
 def _reader(data: bytes, on_sent: Callable[[int], None] | None) -> IO[bytes]:
     return ProgressReader(data, on_sent)
+
+
+def _reindex(reindex: bool) -> dict[str, str]:
+    return {"reindex": "true"} if reindex else {}
 
 
 def _workspace(workspace: str) -> dict[str, str]:

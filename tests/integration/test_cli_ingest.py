@@ -197,3 +197,19 @@ def test_patterns_without_a_folder_are_an_error(tmp_path: Path) -> None:
     assert result.stderr.splitlines()[0] == (
         "Error: --include and --exclude choose files inside folders, and no folder was given"
     )
+
+
+def test_reindex_of_two_sources_is_refused_before_anything_is_sent(tmp_path: Path) -> None:
+    first, second = tmp_path / "a", tmp_path / "b"
+    for folder in (first, second):
+        folder.mkdir()
+        (folder / "x.py").write_text("x = 1\n")
+
+    result = runner.invoke(
+        app, ["ingest", str(first), str(second), "--reindex"], env={"SPARKCTL_ENDPOINT": "http://127.0.0.1:9"}
+    )
+
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[0] == (
+        "Error: --reindex clears the workspace before indexing, so it takes one folder or one set of files"
+    )

@@ -49,6 +49,13 @@ def ingest(
     exclude: Annotated[
         list[str] | None, typer.Option("--exclude", help="Skip files matching this gitignore-style glob.")
     ] = None,
+    reindex: Annotated[
+        bool,
+        typer.Option(
+            "--reindex",
+            help="Clear the workspace and index this source anew, with the stack's embedder (after changing it).",
+        ),
+    ] = False,
     endpoint: Endpoint = None,
     api_key: ApiKey = None,
 ) -> None:
@@ -62,6 +69,11 @@ def ingest(
     state = app_context(ctx)
     console = stderr()
     folders, files = split_sources(paths)
+    if reindex and len(folders) + min(len(files), 1) > 1:
+        raise ConfigError(
+            "--reindex clears the workspace before indexing, so it takes one folder or one set of files",
+            hint="Run `sparkctl ingest --reindex` with the first source, then ingest the others without it.",
+        )
     if (include or exclude) and not folders:
         raise ConfigError(
             "--include and --exclude choose files inside folders, and no folder was given",
@@ -71,7 +83,7 @@ def ingest(
     try:
         documents = [read_document(path) for path in files]
         with state.client(endpoint, api_key) as client:
-            queued = _upload(client, codebases, documents, workspace, console, state.json)
+            queued = _upload(client, codebases, documents, workspace, console, state.json, reindex=reindex)
             if not wait:
                 _print_queued(queued, state.json)
                 return
@@ -131,6 +143,8 @@ def _upload(
     workspace: str,
     console: Console,
     quiet: bool,
+    *,
+    reindex: bool,
 ) -> list[dict[str, Any]]:
     """Send every codebase, then the documents in one request; the jobs the orchestrator queued."""
     queued: list[dict[str, Any]] = []
@@ -139,12 +153,15 @@ def _upload(
             task = progress.add_task(f"uploading {codebase.name}", total=codebase.packed.compressed_bytes)
             archive = codebase.packed.read_bytes()
             sent = _advance(progress, task)
-            queued.append(client.upload_codebase(archive, name=codebase.name, workspace=workspace, on_sent=sent))
+            queued.append(
+                client.upload_codebase(archive, name=codebase.name, workspace=workspace, on_sent=sent, reindex=reindex)
+            )
         if documents:
             total = sum(len(document.data) for document in documents)
             task = progress.add_task(f"uploading {len(documents)} document(s)", total=total)
             files = [(document.name, document.data, document.content_type) for document in documents]
-            queued.extend(client.upload_documents(files, workspace=workspace, on_sent=_advance(progress, task)))
+            sent = _advance(progress, task)
+            queued.extend(client.upload_documents(files, workspace=workspace, on_sent=sent, reindex=reindex))
     return queued
 
 

@@ -36,6 +36,11 @@ async def record_files(
         )
 
 
+async def forget_workspace(conn: AsyncConnection, workspace: str) -> None:
+    """Every file of every source of the workspace: the workspace is about to be indexed anew."""
+    await conn.execute("DELETE FROM workspace_files WHERE workspace = %s", (workspace,))
+
+
 async def forget_files(conn: AsyncConnection, workspace: str, source: str, paths: list[str]) -> None:
     if paths:
         await conn.execute(

@@ -105,6 +105,7 @@ class IngestPipeline:
         await self._index(job, members, progress)
 
     async def _index(self, job: jobs.Job, members: list[tuple[str, bytes]], progress: Progress) -> None:
+        await self._check_embedder(job.workspace)
         digests = {path: hashlib.sha256(data).hexdigest() for path, data in members}
         async with self.pool.connection() as conn:
             previous = await file_index.indexed_files(conn, job.workspace, job.source)
@@ -142,6 +143,18 @@ class IngestPipeline:
                 conn, job.workspace, job.source, {path: digests[path] for path in skipped_changed}, job.id
             )
         await self._save(job, progress)
+
+    async def _check_embedder(self, workspace: str) -> None:
+        """Fail at once when another embedder indexed the workspace: unchanged files would never reach LightRAG
+        to be refused, and the job would complete with an index no search can find."""
+        try:
+            await self.lightrag.check_embedder(workspace)
+        except ServiceRefused as refused:
+            if refused.code != "embedder_changed":
+                raise
+            raise SparkctlError(
+                f"{refused.message}; run `sparkctl ingest --reindex` to index the workspace anew with this embedder"
+            ) from None
 
     async def _parse(self, members: Sequence[tuple[str, bytes]]) -> list[ParsedFile]:
         parsed: list[ParsedFile] = []

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
 from sparkctl.services.common import heartbeat
@@ -23,7 +23,15 @@ async def health() -> dict[str, str]:
 
 
 @router.get("/ready", dependencies=[Depends(authenticate)])
-async def ready(request: Request, res: Resources = Depends(resources)) -> JSONResponse:
+async def ready(
+    request: Request,
+    res: Resources = Depends(resources),
+    serving: bool = Query(
+        default=False,
+        description="readiness to serve chat: the worker is reported but a missing heartbeat does not fail it "
+        "(the chart's probe, so that a crashed worker does not take chat away)",
+    ),
+) -> JSONResponse:
     settings: OrchestratorSettings = request.app.state.settings
     checks = {
         "postgres": (where(settings.database_url), _postgres(res)),
@@ -36,7 +44,11 @@ async def ready(request: Request, res: Resources = Depends(resources)) -> JSONRe
         *(_within(check, settings.readiness_timeout) for _, check in checks.values()), return_exceptions=False
     )
     report = {name: "up" if ok else "down" for name, ok in zip(checks, results, strict=True)}
-    down = [_down(name, checks[name][0]) for name, ok in zip(checks, results, strict=True) if not ok]
+    down = [
+        _down(name, checks[name][0])
+        for name, ok in zip(checks, results, strict=True)
+        if not ok and not (serving and name == "worker")
+    ]
     if down:
         body = {
             "status": "not ready",

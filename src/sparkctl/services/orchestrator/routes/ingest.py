@@ -11,17 +11,22 @@ from collections.abc import AsyncIterator
 from pathlib import PurePosixPath
 from typing import Annotated, Any
 
+import httpx
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 
+from sparkctl.services.common import files as file_index
 from sparkctl.services.common import jobs, messaging
+from sparkctl.services.common.remote import WORKSPACE_HEADER
+from sparkctl.services.common.service_key import service_headers
 from sparkctl.services.orchestrator.auth import Caller, authenticate, request_workspace, require_workspace
 from sparkctl.services.orchestrator.errors import ApiError
-from sparkctl.services.orchestrator.resources import Resources, resources
+from sparkctl.services.orchestrator.resources import Resources, resources, where
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["ingest"])
 
 _READ_PIECE = 1024 * 1024
+REINDEX = "clear the workspace (every source's graph, vectors and file index) before queuing, to index it anew"
 
 
 @router.post("/v1/codebase/ingest", status_code=202)
@@ -29,6 +34,7 @@ async def ingest_codebase(
     request: Request,
     file: Annotated[UploadFile, File(description="tar, tar.gz, tar.bz2, tar.xz or zip of the repository")],
     name: Annotated[str | None, Form(description="the codebase's name (default: the archive's)")] = None,
+    reindex: Annotated[bool, Form(description=REINDEX)] = False,
     caller: Caller = Depends(authenticate),
     workspace: str = Depends(request_workspace),
     res: Resources = Depends(resources),
@@ -37,6 +43,8 @@ async def ingest_codebase(
     limit = request.app.state.settings.max_upload_bytes
     _check_size(file, limit)
     source = name or _codebase_name(file.filename or "codebase")
+    if reindex:
+        await clear_workspace(request, res, workspace)
     return {"jobs": [_summary(job) for job in await _queue(res, workspace, "codebase", [(source, file)], limit)]}
 
 
@@ -44,6 +52,7 @@ async def ingest_codebase(
 async def ingest_documents(
     request: Request,
     files: Annotated[list[UploadFile], File(description="PDF, Markdown, text or code files")],
+    reindex: Annotated[bool, Form(description=REINDEX)] = False,
     caller: Caller = Depends(authenticate),
     workspace: str = Depends(request_workspace),
     res: Resources = Depends(resources),
@@ -53,6 +62,8 @@ async def ingest_documents(
     for upload in files:
         _check_size(upload, limit)
     uploads = [(upload.filename or f"document-{index}", upload) for index, upload in enumerate(files)]
+    if reindex:
+        await clear_workspace(request, res, workspace)
     return {"jobs": [_summary(job) for job in await _queue(res, workspace, "document", uploads, limit)]}
 
 
@@ -119,6 +130,34 @@ async def _queue(
                     await jobs.finish_job(conn, unpublished.id, error=f"could not queue the job: {reason}")
             raise ApiError(503, reason, "queue_unavailable") from exc
     return queued
+
+
+async def clear_workspace(request: Request, res: Resources, workspace: str) -> None:
+    """Empty the workspace in LightRAG and forget its file index, so that the job indexes everything anew with
+    the stack's embedder. Done before the job is queued: no job of this request can race it."""
+    settings = request.app.state.settings
+    headers = {**service_headers(settings.service_key), WORKSPACE_HEADER: workspace}
+    try:
+        response = await res.http.delete(f"{settings.lightrag_url}/documents", headers=headers, timeout=120)
+    except httpx.HTTPError as exc:
+        raise ApiError(503, f"LightRAG at {where(settings.lightrag_url)} is unreachable ({type(exc).__name__})",
+                       "lightrag_unavailable") from exc  # fmt: skip
+    if response.status_code >= 400:
+        status = response.status_code if response.status_code in (409, 503) else 502
+        raise ApiError(
+            status, f"LightRAG could not clear workspace {workspace}: {error_text(response)}", "reindex_failed"
+        )
+    async with res.pool.connection() as conn:
+        await file_index.forget_workspace(conn, workspace)
+    log.info("workspace %s cleared for a re-index", workspace)
+
+
+def error_text(response: httpx.Response) -> str:
+    try:
+        error = response.json().get("error") or {}
+        return str(error.get("message") or response.text[:200])
+    except (ValueError, AttributeError):
+        return response.text[:200]
 
 
 def _codebase_name(filename: str) -> str:
