@@ -168,11 +168,12 @@ class OrchestratorClient:
         workspace: str,
         on_sent: Callable[[int], None] | None = None,
         reindex: bool = False,
+        prose: bool = True,
     ) -> dict[str, Any]:
         """Send a packed repository; the job record the orchestrator made for it. `reindex` clears the workspace
-        first, so that everything is embedded again."""
+        first, so that everything is embedded again; `prose` says whether it holds documents."""
         files = {"file": (f"{name}.tar.gz", _reader(archive, on_sent), "application/gzip")}
-        data = {"name": name} | _reindex(reindex)
+        data = {"name": name, "prose": "true" if prose else "false"} | _reindex(reindex)
         body = self._request(
             "POST", "/v1/codebase/ingest", files=files, data=data, headers=_workspace(workspace), timeout=None
         )

@@ -23,14 +23,20 @@ from sparkctl.local.services import service_process
 from sparkctl.services.common import jobs, messaging
 from sparkctl.services.orchestrator.app import create_app
 from sparkctl.services.orchestrator.settings import OrchestratorSettings
+from support.fake_llm import FakeLLM
 
 pytestmark = pytest.mark.integration
 
 KEYS = "admin-key,team-a-key:team-a,ab-key:team-a|team-b"
 
 
-def settings(database_url: str, redis_server: EmbeddedServer, nats_url: str, **extra: object) -> OrchestratorSettings:
+def settings(
+    database_url: str, redis_server: EmbeddedServer, nats_url: str, llm: FakeLLM, **extra: object
+) -> OrchestratorSettings:
+    """With the model double as every model's server (ingest refuses when the models it needs are unreachable)."""
     values: dict[str, object] = {
+        "llm_url": llm.url,
+        "embedder": "hash",
         "database_url": database_url,
         "redis_url": redis_server.url,
         "nats_url": nats_url,
@@ -41,8 +47,11 @@ def settings(database_url: str, redis_server: EmbeddedServer, nats_url: str, **e
 
 
 @pytest.fixture
-def client(database_url: str, redis_server: EmbeddedServer, nats_url: str) -> Iterator[TestClient]:
-    app = create_app(settings(database_url, redis_server, nats_url, api_keys=KEYS, max_upload_bytes=64 * 1024))
+def client(
+    database_url: str, redis_server: EmbeddedServer, nats_url: str, fake_llm_server: FakeLLM
+) -> Iterator[TestClient]:
+    limits = {"api_keys": KEYS, "max_upload_bytes": 64 * 1024}
+    app = create_app(settings(database_url, redis_server, nats_url, fake_llm_server, **limits))
     with TestClient(app) as test_client:
         yield test_client
 
@@ -153,10 +162,10 @@ def test_a_refused_upload_leaves_no_document_chunk_or_job_behind(
 
 
 def test_an_upload_is_stored_in_pieces_with_its_size_and_sha256(
-    database_url: str, redis_server: EmbeddedServer, nats_url: str
+    database_url: str, redis_server: EmbeddedServer, nats_url: str, fake_llm_server: FakeLLM
 ) -> None:
     data = os.urandom(3 * jobs.PIECE_BYTES + 1000)
-    with TestClient(create_app(settings(database_url, redis_server, nats_url))) as open_client:
+    with TestClient(create_app(settings(database_url, redis_server, nats_url, fake_llm_server))) as open_client:
         response = open_client.post("/v1/codebase/ingest", files={"file": ("repo.tar.gz", data)})
     assert response.status_code == 202, response.text
     job_id = response.json()["jobs"][0]["id"]
@@ -171,7 +180,7 @@ def test_an_upload_is_stored_in_pieces_with_its_size_and_sha256(
 
 
 def test_a_100_mb_upload_leaves_the_orchestrator_s_peak_rss_within_50_mb_of_its_rest(
-    database_url: str, redis_server: EmbeddedServer, nats_url: str, tmp_path: Path
+    database_url: str, redis_server: EmbeddedServer, nats_url: str, fake_llm_server: FakeLLM, tmp_path: Path
 ) -> None:
     upload = tmp_path / "big.tar.gz"
     with upload.open("wb") as out:
@@ -184,6 +193,8 @@ def test_a_100_mb_upload_leaves_the_orchestrator_s_peak_rss_within_50_mb_of_its_
         "SPARKCTL_NATS_URL": nats_url,
         "SPARKCTL_LIGHTRAG_URL": f"http://127.0.0.1:{free_port()}",
         "SPARKCTL_LOG_LEVEL": "warning",
+        "SPARKCTL_EMBEDDER": "hash",
+        "SPARKCTL_LLM_URL": fake_llm_server.url,
     }
     orchestrator = service_process("orchestrator", port=port, env=env, log_dir=tmp_path)
     orchestrator.start()
@@ -315,6 +326,8 @@ def test_postgres_down_is_503_naming_it_and_recovers(
     assert client.get("/v1/jobs", headers=auth("admin-key")).status_code == 200
 
 
-def test_without_keys_everything_is_open(database_url: str, redis_server: EmbeddedServer, nats_url: str) -> None:
-    with TestClient(create_app(settings(database_url, redis_server, nats_url))) as open_client:
+def test_without_keys_everything_is_open(
+    database_url: str, redis_server: EmbeddedServer, nats_url: str, fake_llm_server: FakeLLM
+) -> None:
+    with TestClient(create_app(settings(database_url, redis_server, nats_url, fake_llm_server))) as open_client:
         assert open_client.get("/v1/jobs").status_code == 200

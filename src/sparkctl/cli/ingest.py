@@ -44,10 +44,12 @@ def ingest(
     workspace: Workspace = "default",
     wait: Annotated[bool, typer.Option("--wait/--no-wait", help="Follow the job until it ends.")] = True,
     include: Annotated[
-        list[str] | None, typer.Option("--include", help="Only files matching this gitignore-style glob.")
+        list[str] | None,
+        typer.Option("--include", metavar="GLOB", help="Only files matching this gitignore-style glob."),
     ] = None,
     exclude: Annotated[
-        list[str] | None, typer.Option("--exclude", help="Skip files matching this gitignore-style glob.")
+        list[str] | None,
+        typer.Option("--exclude", metavar="GLOB", help="Skip files matching this gitignore-style glob."),
     ] = None,
     reindex: Annotated[
         bool,
@@ -147,14 +149,19 @@ def _upload(
     reindex: bool,
 ) -> list[dict[str, Any]]:
     """Send every codebase, then the documents in one request; the jobs the orchestrator queued."""
+    from sparkctl.services.preprocessor.languages import document_kind_of
+
     queued: list[dict[str, Any]] = []
     with _progress(console, quiet, "{task.percentage:>3.0f}%", transfer=True) as progress:
         for codebase in codebases:
             task = progress.add_task(f"uploading {codebase.name}", total=codebase.packed.compressed_bytes)
             archive = codebase.packed.read_bytes()
             sent = _advance(progress, task)
+            prose = any(document_kind_of(path) for path in codebase.packed.files)
             queued.append(
-                client.upload_codebase(archive, name=codebase.name, workspace=workspace, on_sent=sent, reindex=reindex)
+                client.upload_codebase(
+                    archive, name=codebase.name, workspace=workspace, on_sent=sent, reindex=reindex, prose=prose
+                )
             )
         if documents:
             total = sum(len(document.data) for document in documents)

@@ -20,6 +20,7 @@ from sparkctl.services.orchestrator.backends import Completions
 from sparkctl.services.orchestrator.errors import install_error_handlers
 from sparkctl.services.orchestrator.memory.factory import build_memory
 from sparkctl.services.orchestrator.metrics import OrchestratorMetrics
+from sparkctl.services.orchestrator.model_servers import ModelServers, server_urls
 from sparkctl.services.orchestrator.resources import NatsLink, Resources
 from sparkctl.services.orchestrator.routes import chat, health, ingest, jobs, sessions
 from sparkctl.services.orchestrator.routing import Router
@@ -53,6 +54,9 @@ def create_app(settings: OrchestratorSettings) -> FastAPI:
         app.state.resources = Resources(pool=pool, redis=redis, nats=nats, http=http)
         calls = app.state.metrics.models
         app.state.completions = Completions(http, settings.llm_key, calls)
+        app.state.model_servers = ModelServers(
+            catalog, server_urls(catalog, settings), http, api_key=settings.llm_key, embedder=settings.embedder
+        )
         app.state.memory = build_memory(settings, catalog, pool, redis, http, calls) if settings.memory else None
         if app.state.memory is not None:
             await app.state.memory.start()

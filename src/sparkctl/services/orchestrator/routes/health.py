@@ -1,5 +1,5 @@
 """/health (the process is up) and /ready (each server the orchestrator needs, named when down, and whether a
-worker consumes ingest jobs: a fresh heartbeat in Redis)."""
+worker consumes ingest jobs: a fresh heartbeat in Redis; the model servers are reported, not required)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 
 from sparkctl.services.common import heartbeat
 from sparkctl.services.orchestrator.auth import authenticate
+from sparkctl.services.orchestrator.model_servers import ModelServers
 from sparkctl.services.orchestrator.resources import Resources, resources, where
 from sparkctl.services.orchestrator.settings import OrchestratorSettings
 
@@ -29,7 +30,7 @@ async def ready(
     serving: bool = Query(
         default=False,
         description="readiness to serve chat: the worker is reported but a missing heartbeat does not fail it "
-        "(the chart's probe, so that a crashed worker does not take chat away)",
+        "(the chart's probe, so that a crashed worker does not take chat away); the model servers are left out",
     ),
 ) -> JSONResponse:
     settings: OrchestratorSettings = request.app.state.settings
@@ -40,10 +41,13 @@ async def ready(
         "lightrag": (where(settings.lightrag_url), _lightrag(res, settings.lightrag_url)),
         "worker": (None, _worker(res)),
     }
+    servers: ModelServers = request.app.state.model_servers
+    models = None if serving else asyncio.ensure_future(servers.report())
     results = await asyncio.gather(
         *(_within(check, settings.readiness_timeout) for _, check in checks.values()), return_exceptions=False
     )
     report = {name: "up" if ok else "down" for name, ok in zip(checks, results, strict=True)}
+    extra = {} if models is None else {"models": [state.to_json() for state in (await models).values()]}
     down = [
         _down(name, checks[name][0])
         for name, ok in zip(checks, results, strict=True)
@@ -53,10 +57,11 @@ async def ready(
         body = {
             "status": "not ready",
             "services": report,
+            **extra,
             "error": {"message": "unavailable: " + ", ".join(down), "type": "api_error", "code": "not_ready"},
         }
         return JSONResponse(body, 503)
-    return JSONResponse({"status": "ready", "services": report})
+    return JSONResponse({"status": "ready", "services": report, **extra})
 
 
 def _down(name: str, address: str | None) -> str:

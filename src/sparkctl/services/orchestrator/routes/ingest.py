@@ -21,6 +21,7 @@ from sparkctl.services.common.service_key import service_headers
 from sparkctl.services.orchestrator.auth import Caller, authenticate, request_workspace, require_workspace
 from sparkctl.services.orchestrator.errors import ApiError
 from sparkctl.services.orchestrator.resources import Resources, resources, where
+from sparkctl.services.preprocessor.languages import document_kind_of
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["ingest"])
@@ -35,6 +36,9 @@ async def ingest_codebase(
     file: Annotated[UploadFile, File(description="tar, tar.gz, tar.bz2, tar.xz or zip of the repository")],
     name: Annotated[str | None, Form(description="the codebase's name (default: the archive's)")] = None,
     reindex: Annotated[bool, Form(description=REINDEX)] = False,
+    prose: Annotated[
+        bool, Form(description="whether the archive holds documents (their extraction needs the extract model)")
+    ] = True,
     caller: Caller = Depends(authenticate),
     workspace: str = Depends(request_workspace),
     res: Resources = Depends(resources),
@@ -42,6 +46,7 @@ async def ingest_codebase(
     require_workspace(caller, workspace)
     limit = request.app.state.settings.max_upload_bytes
     _check_size(file, limit)
+    await request.app.state.model_servers.require_for_ingest(prose=prose)
     source = name or _codebase_name(file.filename or "codebase")
     if reindex:
         await clear_workspace(request, res, workspace)
@@ -61,6 +66,8 @@ async def ingest_documents(
     limit = request.app.state.settings.max_upload_bytes
     for upload in files:
         _check_size(upload, limit)
+    prose = any(document_kind_of(upload.filename or "") for upload in files)
+    await request.app.state.model_servers.require_for_ingest(prose=prose)
     uploads = [(upload.filename or f"document-{index}", upload) for index, upload in enumerate(files)]
     if reindex:
         await clear_workspace(request, res, workspace)
