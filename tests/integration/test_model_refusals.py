@@ -39,12 +39,15 @@ def test_a_4xx_is_a_refusal_and_429_or_5xx_a_passing_failure(fake_llm: FakeLLM, 
     assert isinstance(raised.value, LlmRefused) is refused
 
 
-def test_a_document_the_model_refuses_is_recorded_and_the_code_graph_lands(
+def test_a_document_the_model_refuses_is_recorded_the_code_graph_lands_and_a_re_ingest_tries_it_again(
     database_url: str, nats_url: str, redis_server: EmbeddedServer, fake_llm: FakeLLM, tmp_path: Path
 ) -> None:
     fake_llm.fail_with = 400
+    archive = httpx_source_tarball(extra={"README.md": README})
     with services(database_url, nats_url, redis_server.url, fake_llm.url, tmp_path, prose_mode="extract") as stack:
-        final = ingest(stack, httpx_source_tarball(extra={"README.md": README}), "refused-prose")
+        final = ingest(stack, archive, "refused-prose")
+        fake_llm.fail_with = None
+        again = ingest(stack, archive, "refused-prose")
 
     assert final["status"] == "completed", final
     assert final["attempts"] == 1
@@ -52,6 +55,9 @@ def test_a_document_the_model_refuses_is_recorded_and_the_code_graph_lands(
     assert final["skipped"].get("extraction failed") == 1
     reason = next(reason for path, reason in final["skipped_files"] if path == "README.md")
     assert "HTTP 400" in reason
+    assert again["status"] == "completed", again
+    assert again["files_done"] == 1, "README.md, tried again; the code is unchanged"
+    assert "extraction failed" not in again["skipped"]
 
 
 def test_a_wrong_embedder_fails_the_job_at_once_saying_so(

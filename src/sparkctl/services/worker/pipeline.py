@@ -39,6 +39,10 @@ SPOOL_BYTES = 8 * 1024 * 1024
 """An upload is read from PostgreSQL into memory up to this size, into a temporary file beyond it."""
 
 
+RETRIED_REASON = "extraction failed"
+"""Files skipped for this reason are not recorded as indexed: the next ingest tries them again."""
+
+
 @dataclass
 class Progress:
     """The counters of one attempt, written to the job row as they change."""
@@ -131,13 +135,14 @@ class IngestPipeline:
 
         for batch in _batches(to_index, self.settings.insert_files):
             await self._store(job, batch, progress)
+            retried = {path for path, reason in progress.skipped if reason.startswith(RETRIED_REASON)}
+            stored = {item.path: digests[item.path] for item in batch if item.path not in retried}
             async with self.pool.connection() as conn:
-                await file_index.record_files(
-                    conn, job.workspace, job.source, {item.path: digests[item.path] for item in batch}, job.id
-                )
+                await file_index.record_files(conn, job.workspace, job.source, stored, job.id)
             progress.files_done += len(batch)
             await self._save(job, progress)
-        skipped_changed = {path for path, _ in progress.skipped} & changed_paths
+        settled = {path for path, reason in progress.skipped if not reason.startswith(RETRIED_REASON)}
+        skipped_changed = settled & changed_paths
         async with self.pool.connection() as conn:
             await file_index.record_files(
                 conn, job.workspace, job.source, {path: digests[path] for path in skipped_changed}, job.id
@@ -183,7 +188,7 @@ class IngestPipeline:
             except ServiceRefused as refused:
                 if refused.code != "model_refused":
                     raise
-                progress.skipped.append((item.path, f"extraction failed: {refused.message}"))
+                progress.skipped.append((item.path, f"{RETRIED_REASON}: {refused.message}"))
                 continue
             progress.chunks += len(item.chunks)
 
