@@ -128,7 +128,7 @@ class ChatSession:
     last: ChatReply | None = None
 
     def __post_init__(self) -> None:
-        _check_workspace(self.workspace)
+        check_workspace_name(self.workspace)
 
     def options(self) -> dict[str, Any]:
         """What the client sends with each message of this conversation."""
@@ -158,7 +158,7 @@ class ChatSession:
 
     def switch_workspace(self, name: str) -> None:
         """Sessions belong to a workspace: another workspace starts a new one."""
-        _check_workspace(name)
+        check_workspace_name(name)
         if name != self.workspace:
             self.workspace = name
             self.new()
@@ -178,6 +178,26 @@ class ChatSession:
         ]
 
 
-def _check_workspace(name: str) -> None:
+def check_model(name: str, models: list[dict[str, Any]]) -> None:
+    """ChatCommandError unless the orchestrator routes `name` (its /v1/models ids), with the closest one."""
+    known = [str(entry["id"]) for entry in models]
+    if name in known:
+        return
+    close = difflib.get_close_matches(name, known, n=1)
+    lead = f"Did you mean {close[0]}? " if close else ""
+    raise ChatCommandError(f"the orchestrator knows no model named {name!r}", hint=lead + "/models lists them.")
+
+
+def workspace_notice(name: str, *, jobs: list[dict[str, Any]], sessions: list[dict[str, Any]]) -> str | None:
+    """What to tell someone who switches to a workspace with nothing in it yet (a name mistyped, most often)."""
+    if jobs or sessions:
+        return None
+    return (
+        f"Workspace {name} has no ingested sources and no sessions yet, so answers draw on nothing of it; "
+        f"`sparkctl ingest -w {name} PATH` adds some."
+    )
+
+
+def check_workspace_name(name: str) -> None:
     if not WORKSPACE_NAME.match(name):
         raise ChatCommandError(f"invalid workspace name {name!r}", hint="Use 1 to 64 letters, digits, '-' or '_'.")

@@ -189,17 +189,20 @@ def test_the_repl_streams_answers_switches_models_and_leaves_with_ctrl_d(
 
 
 def test_an_error_is_one_line_and_the_repl_stays_open(repl: pexpect.spawn, fake_llm: FakeLLM) -> None:
-    send(repl, "/model nope")
-    repl.expect_exact("nope@default>")
-    send(repl, "anyone there?")
-    repl.expect(ERROR + r"404: unknown model 'nope'; available: [^\r\n]*coding")
-    repl.expect_exact("nope@default>")
+    send(repl, "/model codng")
+    repl.expect(ERROR + "the orchestrator knows no model named 'codng'")
+    repl.expect_exact("Did you mean coding? /models lists them.")
+    repl.expect_exact("auto@default>")
+
+    send(repl, "/workspace nothing-here")
+    repl.expect_exact("Workspace: nothing-here, in a new session.")
+    repl.expect_exact("has no ingested sources and no sessions yet")
+    repl.expect_exact("auto@nothing-here>")
+    send(repl, "/workspace default")
+    repl.expect_exact("auto@default>")
 
     send(repl, "/bogus")
     repl.expect(ERROR + "unknown command /bogus")
-    repl.expect_exact("nope@default>")
-
-    send(repl, "/model auto")
     repl.expect_exact("auto@default>")
     fake_llm.fail_with = 503
     send(repl, "is the model up?")
@@ -222,7 +225,7 @@ def test_an_error_is_one_line_and_the_repl_stays_open(repl: pexpect.spawn, fake_
 def test_ctrl_c_cancels_a_slow_answer_and_returns_to_the_prompt(repl: pexpect.spawn, fake_llm: FakeLLM) -> None:
     fake_llm.latency = 20.0
     send(repl, "take your time")
-    time.sleep(1.0)
+    repl.expect_exact("waiting for the answer", timeout=5)
     started = time.monotonic()
     repl.sendintr()
     repl.expect_exact("(cancelled)", timeout=5)

@@ -114,3 +114,4 @@ def test_postgres_data_dir_is_reused_with_the_same_password(postgres_dir: Path) 
     with psycopg.connect(again.url) as conn:
         assert conn.execute("SELECT count(*) FROM kept").fetchone() == (0,)
     again.process.stop()
+    assert "already exists" not in again.process.spec.log_path.read_text()

@@ -98,3 +98,14 @@ def test_teardown_all_goes_on_into_cluster_down(cli: Cli, deployed: FakeKube, ss
     assert "helm uninstall llm-serving --namespace llm-serving --wait" in result.stdout
     assert "cluster down: plan for" in result.stdout
     assert deployed.objects("deployments", "graphrag"), "a dry run changes nothing"
+
+
+def test_teardown_all_as_json_is_one_document_with_both_plans(cli: Cli, deployed: FakeKube, sshd_server: Any) -> None:
+    ssh = ["--host", sshd_server.spec, "--identity", str(sshd_server.client_key)]
+
+    result = run_with_helm(cli, deployed, *ssh, "teardown", "all", "--dry-run", "-o", "json")
+
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert [plan["command"] for plan in document["plans"]] == ["teardown", "cluster down"]
+    assert all(plan["dry_run"] for plan in document["plans"])

@@ -79,24 +79,39 @@ def main_options(
     ctx: typer.Context,
     host: Annotated[
         str | None,
-        typer.Option("--host", help="[user@]HOST[:PORT] to act on over SSH (default: this machine)."),
+        typer.Option(
+            "--host",
+            metavar="[USER@]HOST[:PORT]",
+            help="The machine to act on over SSH (default: this machine).",
+        ),
     ] = None,
     identity: Annotated[
-        Path | None, typer.Option("--identity", "-i", help="SSH private key for --host.", dir_okay=False)
+        Path | None,
+        typer.Option("--identity", "-i", metavar="FILE", help="SSH private key for --host.", dir_okay=False),
     ] = None,
     kubeconfig: Annotated[
         Path | None,
-        typer.Option("--kubeconfig", envvar="KUBECONFIG", help="kubeconfig of the cluster.", dir_okay=False),
+        typer.Option(
+            "--kubeconfig", metavar="FILE", envvar="KUBECONFIG", help="kubeconfig of the cluster.", dir_okay=False
+        ),
     ] = None,
     config: Annotated[
         Path | None,
         typer.Option(
-            "--config", help="sparkctl config file (default: ~/.config/sparkctl/config.toml).", dir_okay=False
+            "--config",
+            metavar="FILE",
+            help="sparkctl config file (default: ~/.config/sparkctl/config.toml).",
+            dir_okay=False,
         ),
     ] = None,
     output: Annotated[
         OutputFormat,
-        typer.Option("--output", "-o", help="text, json for scripts, or yaml (the manifests of a deploy's --dry-run)."),
+        typer.Option(
+            "--output",
+            "-o",
+            metavar="FORMAT",
+            help="text, json for scripts, or yaml (the manifests of a deploy's --dry-run).",
+        ),
     ] = OutputFormat.text,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Say more; show tracebacks.")] = False,
 ) -> None:

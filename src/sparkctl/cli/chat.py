@@ -19,13 +19,16 @@ if TYPE_CHECKING:
 
 def chat(
     ctx: typer.Context,
-    model: Annotated[str, typer.Option("--model", help="Model name, alias, role, or auto.")] = "auto",
+    model: Annotated[str, typer.Option("--model", metavar="NAME", help="Model name, alias, role, or auto.")] = "auto",
     workspace: Workspace = "default",
-    session: Annotated[str | None, typer.Option("--session", help="Continue this session.")] = None,
-    message: Annotated[str | None, typer.Option("--message", "-m", help="Answer one message and exit.")] = None,
+    session: Annotated[str | None, typer.Option("--session", metavar="ID", help="Continue this session.")] = None,
+    message: Annotated[
+        str | None, typer.Option("--message", "-m", metavar="TEXT", help="Answer one message and exit.")
+    ] = None,
     stream: Annotated[bool, typer.Option("--stream/--no-stream", help="Stream the answer as it comes.")] = True,
     max_tokens: Annotated[
-        int | None, typer.Option("--max-tokens", min=1, help="The longest answer, in tokens (default: the model's).")
+        int | None,
+        typer.Option("--max-tokens", metavar="N", min=1, help="The longest answer, in tokens (default: the model's)."),
     ] = None,
     endpoint: Endpoint = None,
     api_key: ApiKey = None,

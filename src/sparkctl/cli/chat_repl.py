@@ -20,9 +20,12 @@ from sparkctl.chat_session import (
     TIER_MEANINGS,
     ChatSession,
     Command,
+    check_model,
+    check_workspace_name,
     help_lines,
     memory_report,
     parse_input,
+    workspace_notice,
 )
 from sparkctl.client import ApiRequestError, ChatReply
 from sparkctl.errors import SparkctlError
@@ -140,15 +143,17 @@ class Repl:
 
         chat = self.chat
         pieces: list[str] = []
-        with self.client.stream_chat(chat.request(text), **chat.options()) as answer:
-            chat.note(answer.reply)
-            try:
-                with Live(_Tail(pieces), console=self.console, transient=True, refresh_per_second=12):
-                    for piece in answer:
-                        pieces.append(piece)
-            finally:
-                if pieces:
-                    self.console.print(Markdown("".join(pieces)))
+        try:
+            with (
+                Live(_Tail(pieces), console=self.console, transient=True, refresh_per_second=12),
+                self.client.stream_chat(chat.request(text), **chat.options()) as answer,
+            ):
+                chat.note(answer.reply)
+                for piece in answer:
+                    pieces.append(piece)
+        finally:
+            if pieces:
+                self.console.print(Markdown("".join(pieces)))
         return answer.reply
 
     def _whole(self, text: str) -> ChatReply:
@@ -164,6 +169,7 @@ class Repl:
 
     def _model(self, name: str | None) -> None:
         if name:
+            check_model(name, self.client.models())
             self.chat.switch_model(name)
         self.console.print(f"Model: {escape(self.chat.model)}")
 
@@ -181,8 +187,13 @@ class Repl:
 
     def _workspace(self, name: str | None) -> None:
         if name and name != self.chat.workspace:
+            check_workspace_name(name)
+            jobs = self.client.jobs(workspace=name, limit=1)
+            notice = workspace_notice(name, jobs=jobs, sessions=[] if jobs else self.client.sessions(workspace=name))
             self.chat.switch_workspace(name)
             self.console.print(f"Workspace: {escape(name)}, in a new session.")
+            if notice:
+                self.console.print(notice, style="yellow", highlight=False)
         else:
             self.console.print(f"Workspace: {escape(self.chat.workspace)}")
 
@@ -230,12 +241,18 @@ class Repl:
 
 class _Tail:
     """The end of a text that is still growing (Live renders it a few times a second): as many wrapped lines as
-    fit on the screen."""
+    fit on the screen; a spinner until the first piece."""
 
     def __init__(self, pieces: list[str]) -> None:
+        from rich.spinner import Spinner
+
         self.pieces = pieces
+        self.waiting = Spinner("dots", Text("waiting for the answer", style="dim"))
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        if not self.pieces:
+            yield self.waiting
+            return
         lines = Text("".join(self.pieces)).wrap(console, options.max_width)
         room = max((options.height or console.height) - 1, 1)
         yield Text("\n").join(lines[-room:])

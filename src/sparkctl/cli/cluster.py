@@ -24,15 +24,21 @@ def up(
     dry_run: DryRun = False,
     yes: Yes = False,
     gpu_slices: Annotated[
-        int | None, typer.Option("--gpu-slices", min=1, help="Time-sliced GPUs to advertise (default: models.toml).")
+        int | None,
+        typer.Option("--gpu-slices", metavar="N", min=1, help="Time-sliced GPUs to advertise (default: models.toml)."),
     ] = None,
     from_step: Annotated[
-        str | None, typer.Option("--from", help="Start at this step (number or name); earlier steps are not checked.")
+        str | None,
+        typer.Option(
+            "--from", metavar="STEP", help="Start at this step (number or name); earlier steps are not checked."
+        ),
     ] = None,
     reset: Annotated[
         bool, typer.Option("--reset", help="Reset an existing cluster and create it again (asks first).")
     ] = False,
-    min_free_disk: Annotated[int, typer.Option("--min-free-disk", min=1, help="GiB needed under /var/lib.")] = 100,
+    min_free_disk: Annotated[
+        int, typer.Option("--min-free-disk", metavar="GIB", min=1, help="GiB needed under /var/lib.")
+    ] = 100,
     models_file: ModelsFile = None,
 ) -> None:
     """Install Kubernetes (kubeadm, containerd with the NVIDIA runtime, Flannel, Helm,
@@ -132,7 +138,15 @@ def down(
     cluster_down(app_context(ctx), purge=purge, dry_run=dry_run, yes=yes, models_file=models_file)
 
 
-def cluster_down(state: AppContext, *, purge: bool, dry_run: bool, yes: bool, models_file: Path | None = None) -> None:
+def cluster_down(
+    state: AppContext,
+    *,
+    purge: bool,
+    dry_run: bool,
+    yes: bool,
+    models_file: Path | None = None,
+    report: list[dict[str, Any]] | None = None,
+) -> None:
     """The plan of `cluster down`, confirmed (twice with --purge) and applied; also the end of `teardown cluster`."""
     from sparkctl.cluster.session import ClusterSession
     from sparkctl.cluster.settings import cluster_settings
@@ -171,6 +185,7 @@ def cluster_down(state: AppContext, *, purge: bool, dry_run: bool, yes: bool, mo
             dry_run=dry_run,
             confirm=None if yes else confirm,
             finished="[green]The cluster is gone.[/] `sparkctl cluster up` makes it again.",
+            report=report,
         )
 
 
@@ -180,7 +195,9 @@ def join(
     node: Annotated[str, typer.Argument(help="[user@]HOST[:PORT] of the machine to join as a worker.")],
     dry_run: DryRun = False,
     yes: Yes = False,
-    min_free_disk: Annotated[int, typer.Option("--min-free-disk", min=1, help="GiB needed under /var/lib.")] = 100,
+    min_free_disk: Annotated[
+        int, typer.Option("--min-free-disk", metavar="GIB", min=1, help="GiB needed under /var/lib.")
+    ] = 100,
     models_file: ModelsFile = None,
 ) -> None:
     """Join another machine (a second Spark) to the cluster as a worker: its prerequisites,

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 def doctor(
     ctx: typer.Context,
     min_free_disk: Annotated[
-        int, typer.Option("--min-free-disk", help="GiB that must be free under /var/lib.", min=1)
+        int, typer.Option("--min-free-disk", metavar="GIB", help="GiB that must be free under /var/lib.", min=1)
     ] = 100,
 ) -> None:
     """Check whether the host can run the platform and say what to fix."""

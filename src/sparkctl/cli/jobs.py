@@ -16,8 +16,10 @@ app = sub_app("List and inspect ingest jobs.")
 @app.command(name="list")
 def list_jobs(
     ctx: typer.Context,
-    workspace: Annotated[str | None, typer.Option("--workspace", "-w", help="Only this workspace.")] = None,
-    status: Annotated[str | None, typer.Option("--status", help="Only jobs in this state.")] = None,
+    workspace: Annotated[
+        str | None, typer.Option("--workspace", "-w", metavar="NAME", help="Only this workspace.")
+    ] = None,
+    status: Annotated[str | None, typer.Option("--status", metavar="STATE", help="Only jobs in this state.")] = None,
     endpoint: Endpoint = None,
     api_key: ApiKey = None,
 ) -> None:

@@ -32,6 +32,7 @@ DataDir = Annotated[
     Path | None,
     typer.Option(
         "--data-dir",
+        metavar="DIR",
         help="Where data lives (default ~/.local/share/sparkctl/local; as root, /var/lib/sparkctl/local).",
         file_okay=False,
     ),
@@ -47,17 +48,21 @@ class Embedder(enum.StrEnum):
 def up(
     ctx: typer.Context,
     data_dir: DataDir = None,
-    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Orchestrator port.")] = 8100,
+    port: Annotated[int, typer.Option("--port", metavar="PORT", min=1, max=65535, help="Orchestrator port.")] = 8100,
     llm_url: Annotated[
-        str, typer.Option("--llm-url", help="Ollama, or an OpenAI-compatible /v1 base URL.")
+        str, typer.Option("--llm-url", metavar="URL", help="Ollama, or an OpenAI-compatible /v1 base URL.")
     ] = "http://127.0.0.1:11434",
     embedder: Annotated[
-        Embedder, typer.Option("--embedder", help="llm (the embed model) or hash (offline, lower quality).")
+        Embedder,
+        typer.Option("--embedder", metavar="llm|hash", help="llm (the embed model) or hash (offline, lower quality)."),
     ] = Embedder.llm,
     api_key: Annotated[
         str | None,
         typer.Option(
-            "--api-key", envvar="SPARKCTL_API_KEYS", help="Require this API key (or the orchestrator's key entries)."
+            "--api-key",
+            metavar="KEY",
+            envvar="SPARKCTL_API_KEYS",
+            help="Require this API key (or the orchestrator's key entries).",
         ),
     ] = None,
     detach: Annotated[
@@ -260,7 +265,9 @@ def logs(
     ctx: typer.Context,
     service: Annotated[str | None, typer.Argument(help="One service (default: all).")] = None,
     follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new lines.")] = False,
-    lines: Annotated[int, typer.Option("--lines", "-n", min=0, help="Lines from the end of each log.")] = 20,
+    lines: Annotated[
+        int, typer.Option("--lines", "-n", metavar="N", min=0, help="Lines from the end of each log.")
+    ] = 20,
     data_dir: DataDir = None,
 ) -> None:
     """Print the local services' logs."""

@@ -13,6 +13,7 @@ ModelsFile = Annotated[
     Path | None,
     typer.Option(
         "--models",
+        metavar="FILE",
         help="models.toml to use (default: $SPARKCTL_MODELS, ./models.toml, then the built-in one).",
         dir_okay=False,
     ),
@@ -21,13 +22,15 @@ Endpoint = Annotated[
     str | None,
     typer.Option(
         "--endpoint",
+        metavar="URL",
         help="Orchestrator URL (default: $SPARKCTL_ENDPOINT, the local stack, else the cluster's NodePort 31800).",
     ),
 ]
 ApiKey = Annotated[
-    str | None, typer.Option("--api-key", envvar="SPARKCTL_API_KEY", help="API key for the orchestrator.")
+    str | None,
+    typer.Option("--api-key", metavar="KEY", envvar="SPARKCTL_API_KEY", help="API key for the orchestrator."),
 ]
-Workspace = Annotated[str, typer.Option("--workspace", "-w", help="Workspace (tenant) to use.")]
+Workspace = Annotated[str, typer.Option("--workspace", "-w", metavar="NAME", help="Workspace (tenant) to use.")]
 
 
 def sub_app(help: str) -> typer.Typer:

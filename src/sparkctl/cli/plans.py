@@ -37,14 +37,24 @@ class PlanRun:
 
 
 def plan_and_apply(
-    state: AppContext, run: PlanRun, *, dry_run: bool, confirm: Callable[[Plan], None] | None, finished: str
+    state: AppContext,
+    run: PlanRun,
+    *,
+    dry_run: bool,
+    confirm: Callable[[Plan], None] | None,
+    finished: str,
+    report: list[dict[str, Any]] | None = None,
 ) -> None:
-    """The plan (a table, or JSON), a refusal as an error, one confirmation, then each step with its progress."""
+    """The plan (a table, or JSON), a refusal as an error, one confirmation, then each step with its progress.
+
+    With `report`, the JSON documents are added to it instead of printed: a command that runs several plans
+    prints one document."""
     from sparkctl.cluster.plan import PlanRefused, apply_plan, make_plan
 
+    emit = print_json if report is None else report.append
     plan = make_plan(run.steps, run.facts)
     if state.json and (dry_run or plan.nothing_to_do or plan.refused):
-        print_json({"host": run.host, "dry_run": dry_run, **plan.document()})
+        emit({"command": run.command, "host": run.host, "dry_run": dry_run, **plan.document()})
     elif not state.json:
         _render_plan(f"{run.command}: plan for {run.host}", plan)
     if plan.refused is not None:
@@ -73,7 +83,7 @@ def plan_and_apply(
         error.hint = f"{error.hint} The whole output is in {path}.".strip()
         raise
     if state.json:
-        print_json({"host": run.host, "applied": True, "events": events})
+        emit({"command": run.command, "host": run.host, "applied": True, "events": events})
     else:
         console.print(finished)
 

@@ -21,7 +21,9 @@ app = sub_app("Serve the models (Ollama through KServe, or vLLM).")
 @app.command()
 def deploy(
     ctx: typer.Context,
-    model: Annotated[list[str] | None, typer.Option("--model", help="Only these models (name or role).")] = None,
+    model: Annotated[
+        list[str] | None, typer.Option("--model", metavar="NAME", help="Only these models (name or role).")
+    ] = None,
     plain: Annotated[bool, typer.Option("--plain", help="Plain Deployments and Services instead of KServe.")] = False,
     models_file: ModelsFile = None,
     dry_run: DryRun = False,

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from sparkctl.cli.context import app_context
 from sparkctl.cli.options import DryRun, ModelsFile, Yes
 from sparkctl.cli.plans import PlanRun, RunLog, plan_and_apply
-from sparkctl.cli.render import escape, stdout
+from sparkctl.cli.render import escape, print_json, stdout
 from sparkctl.errors import ConfigError, KubeError
 
 if TYPE_CHECKING:
@@ -47,6 +47,7 @@ def teardown(
     state = app_context(ctx)
     removed = stacks_of(state.catalog(models_file), names)
     log = RunLog("teardown")
+    report: list[dict[str, Any]] | None = [] if whole and state.json else None
     try:
         session = DeploySession(state.host_spec or state.config.host, state.kubeconfig, on_output=log.write)
     except (ConfigError, KubeError) as error:
@@ -74,8 +75,11 @@ def teardown(
                 dry_run=dry_run,
                 confirm=None if yes else confirm,
                 finished=f"[green]Removed: {', '.join(names)}.[/]" + ("" if purge else " Their data volumes stay."),
+                report=report,
             )
     if whole:
         from sparkctl.cli.cluster import cluster_down
 
-        cluster_down(state, purge=purge, dry_run=dry_run, yes=yes, models_file=models_file)
+        cluster_down(state, purge=purge, dry_run=dry_run, yes=yes, models_file=models_file, report=report)
+    if report is not None:
+        print_json({"plans": report})

@@ -165,12 +165,22 @@ def _init_postgres(bin_dir: Path, pgdata: Path, password: str, user: str | None)
 
 
 def _postgres_database_ready(bin_dir: Path, port: int, password: str) -> bool:
-    """True once the server accepts connections and the sparkctl database exists (made if missing)."""
+    """True once the server accepts connections and the sparkctl database exists (made if missing, so that the
+    server's log does not say "already exists" at every start)."""
     env = {**os.environ, "PGPASSWORD": password, "PGCONNECT_TIMEOUT": "2"}
     base = ["-h", "127.0.0.1", "-p", str(port), "-U", "postgres"]
     probe = subprocess.run([str(bin_dir / "pg_isready"), *base, "-q"], env=env, check=False)
     if probe.returncode != 0:
         return False
+    query = f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE}'"
+    exists = subprocess.run(
+        [str(bin_dir / "psql"), *base, "-d", "postgres", "-tAc", query], env=env, capture_output=True, text=True,
+        check=False,
+    )  # fmt: skip
+    if exists.returncode != 0:
+        return False
+    if exists.stdout.strip() == "1":
+        return True
     made = subprocess.run(
         [str(bin_dir / "createdb"), *base, DATABASE], env=env, capture_output=True, text=True, check=False
     )
