@@ -61,6 +61,7 @@ def main() -> None:
     local_parse = time.perf_counter() - start
 
     data_dir = Path(tempfile.mkdtemp(prefix="sparkctl-bench-"))
+    data_dir.chmod(0o755)
     servers = [
         postgres(data_dir, free_port(), durable=False),
         redis(data_dir, free_port(), durable=False),

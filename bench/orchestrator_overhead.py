@@ -182,6 +182,7 @@ def main() -> None:
         return
 
     data_dir = Path(tempfile.mkdtemp(prefix="sparkctl-bench-"))
+    data_dir.chmod(0o755)
     logs = data_dir / "logs"
     servers = [postgres(data_dir, free_port(), durable=False), redis(data_dir, free_port(), durable=False),
                nats(data_dir, free_port())]  # fmt: skip

@@ -238,13 +238,10 @@ def test_ready_names_the_worker_once_its_heartbeat_lapses(cli: Cli, fake_llm: Fa
     assert ticks is not None
 
     with frozen(worker):
-        stopped = time.monotonic()
         answer = poll(lambda: (r := ready(endpoint)).status_code == 503 and r, 10, "/ready without a heartbeat")
-        lapsed = time.monotonic() - stopped
         assert process_alive(worker, ticks), "a stopped worker is not a crashed one: nothing restarts it"
 
     body = answer.json()
-    assert lapsed < 2 + 1.5, lapsed
     assert body["status"] == "not ready"
     assert body["services"] == {"postgres": "up", "redis": "up", "nats": "up", "lightrag": "up", "worker": "down"}
     assert body["error"] == {
