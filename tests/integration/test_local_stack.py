@@ -99,6 +99,11 @@ def test_a_detached_stack_serves_reports_stops_and_comes_back_with_its_data(cli:
         (name, "running", True) for name in ORDER
     ]
     assert API_KEY not in cli.state_file.read_text()
+    [server] = status["model_servers"]
+    assert server["reachable"] and server["url"] == fake_llm.url.removeprefix("http://")
+    assert server["models"] == ["fake:latest"] and server["context"]
+    text = cli.run("local", "status")
+    assert f"model server {server['url']}: 1 model(s) listed; context: " in text.stdout
     endpoint = status["endpoint"]
     assert httpx.get(f"{endpoint}/health").status_code == 200
     assert httpx.get(f"{endpoint}/v1/jobs").status_code == 401
@@ -142,7 +147,12 @@ def test_a_missing_llm_is_a_warning_and_a_second_up_names_the_running_stack(cli:
     assert second.returncode == 1
     assert f"a local stack is already running at http://127.0.0.1:{port}" in second.stderr
     assert "sparkctl local down" in second.stderr
-    assert cli.status()["running"]
+    status = cli.status()
+    assert status["running"]
+    [server] = status["model_servers"]
+    assert not server["reachable"] and server["error"] and server["url"] == f"127.0.0.1:{closed}"
+    text = cli.run("local", "status").stdout
+    assert f"model server 127.0.0.1:{closed}: unreachable" in text and "ollama serve" in text
 
 
 def test_the_foreground_stack_stops_everything_cleanly_on_ctrl_c(cli: Cli) -> None:

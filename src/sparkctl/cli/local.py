@@ -239,18 +239,22 @@ def down(
 
 @app.command()
 def status(ctx: typer.Context) -> None:
-    """Show each process: state, restarts, last exit, health; exit 1 while one is down."""
+    """Show each process (state, restarts, last exit, health) and the model server; exit 1 while a process is down."""
+    from sparkctl.local.model_servers import model_servers
     from sparkctl.local.status import stack_status
 
     report = stack_status()
     trouble = report.trouble()
+    servers = model_servers(report.state.llm_url, report.state.embedder) if report.running and report.state else []
     if app_context(ctx).json:
-        print_json(local_views.status_json(report))
+        print_json(local_views.status_json(report, servers))
     elif report.state is None and report.problem is None:
         stdout().print("No local stack is running.")
     elif report.state is not None:
         console = stdout()
         console.print(local_views.recorded_overview(report))
+        for line in local_views.model_server_lines(servers):
+            console.print(escape(line), highlight=False, soft_wrap=True)
         for view in report.services:
             if view.log_tail and view.name in report.down:
                 console.print(f"last lines of {view.name} ({view.log}):", style="bold", highlight=False)

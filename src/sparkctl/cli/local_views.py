@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from sparkctl.local.stack import LocalStack
     from sparkctl.local.state import StackState
     from sparkctl.local.status import ServiceView, StackStatus
+    from sparkctl.services.orchestrator.model_servers import ServerState
 
     Stack = LocalStack | DetachedStack
 
@@ -128,7 +129,24 @@ def up_json(stack: Stack, warnings: list[str]) -> dict[str, Any]:
     }
 
 
-def status_json(report: StackStatus) -> dict[str, Any]:
+def model_server_lines(servers: list[ServerState]) -> list[str]:
+    """One line per model server: reachable with its models and their context, or why not."""
+    from sparkctl.services.orchestrator.resources import where
+
+    lines = []
+    for server in servers:
+        if not server.reachable:
+            lines.append(
+                f"model server {where(server.url)}: unreachable ({server.error}); ingest of documents and chat "
+                "need one (Ollama: `ollama serve`)"
+            )
+            continue
+        context = ", ".join(f"{name} {size or '?'}" for name, size in server.context.items())
+        lines.append(f"model server {where(server.url)}: {len(server.models)} model(s) listed; context: {context}")
+    return lines
+
+
+def status_json(report: StackStatus, servers: list[ServerState] | None = None) -> dict[str, Any]:
     from sparkctl.local.state import embedder_label
 
     state = report.state
@@ -157,5 +175,6 @@ def status_json(report: StackStatus) -> dict[str, Any]:
             "supervisor": (
                 {"pid": state.supervisor.pid, "running": state.supervised} if state.supervisor is not None else None
             ),
+            "model_servers": [server.to_json() for server in servers or []],
         }
     return body
