@@ -180,16 +180,18 @@ securityContext:
 checksum/catalog: {{ .Values.catalog | sha256sum }}
 {{- end }}
 
-{{/* Pod annotations for Prometheus' usual kubernetes-pods scrape job: GET /metrics on the given port, without a
-key (the metrics hold no secret). Call with the port. */}}
+{{/* Pod annotations for Prometheus' usual kubernetes-pods scrape job: GET /metrics on the metrics port, without a
+key. No Service exposes that port: the API ports, which are NodePorts, want a key for /metrics. Call with the
+port. */}}
 {{- define "graphrag.scrapeAnnotations" -}}
 prometheus.io/scrape: "true"
 prometheus.io/port: {{ . | int | quote }}
 prometheus.io/path: /metrics
 {{- end }}
 
-{{/* The port of the worker's metrics, the only thing it serves (SPARKCTL_METRICS_PORT). */}}
-{{- define "graphrag.workerMetricsPort" -}}
+{{/* The port every sparkctl service serves its metrics on, reachable from the pod network only
+(SPARKCTL_METRICS_PORT); the worker serves nothing else. */}}
+{{- define "graphrag.metricsPort" -}}
 9100
 {{- end }}
 
@@ -253,6 +255,8 @@ Call with (list $ <component>).
 - name: SPARKCTL_MODELS
   value: /etc/sparkctl/models.toml
 {{ include "graphrag.secretEnv" (dict "root" (index . 0) "env" "SPARKCTL_SERVICE_KEY" "key" "service-key") }}
+- name: SPARKCTL_METRICS_PORT
+  value: {{ include "graphrag.metricsPort" (index . 0) | quote }}
 {{- if $port }}
 - name: SPARKCTL_PORT
   value: {{ $port | quote }}

@@ -2,20 +2,30 @@
 read when /metrics is scraped.
 
 Every label holds a bounded set of values (route templates, methods, status codes, model names from
-models.toml, outcomes): never a raw path, a workspace, a session or a key. /metrics is open like /health,
-so that Prometheus scrapes it inside the cluster without a key; it shows nothing a key would protect.
+models.toml, outcomes): never a raw path, a workspace, a session or a key. GET /metrics on the service's own
+port needs the same key as its other routes (that port is a NodePort, reachable from outside the cluster);
+with SPARKCTL_METRICS_PORT set, the same metrics are also served without a key on that port, which only the
+pod network reaches, for Prometheus to scrape.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterator, Mapping
-from typing import Literal
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
+from typing import Any, Literal
 
 from fastapi import FastAPI, Request, Response
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    start_http_server,
+)
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.process_collector import ProcessCollector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -34,6 +44,7 @@ ModelCallKind = Literal["chat", "stream", "embed"]
 ModelOutcome = Literal["ok", "refused", "failed", "timeout", "unreachable", "cancelled"]
 Reading = Callable[[], Awaitable[float | Mapping[str, float] | None]]
 """A gauge's value(s) now: one number, numbers by label value, or None when there is nothing to report."""
+Lifespan = Callable[[Any], contextlib.AbstractAsyncContextManager[Any]]
 
 
 class ModelCalls:
@@ -134,10 +145,14 @@ class Metrics:
 
     async def exposition(self) -> bytes:
         """The text format, with every scrape-time gauge read first (a failed read counts a scrape error)."""
+        await self.refresh()
+        return generate_latest(self.registry)
+
+    async def refresh(self) -> None:
+        """Read every scrape-time gauge."""
         readings = await asyncio.gather(*(self._read(gauge) for gauge in self._gauges))
         for gauge, value in zip(self._gauges, readings, strict=True):
             gauge.value = value
-        return generate_latest(self.registry)
 
     async def _read(self, gauge: _ScrapedGauge) -> float | Mapping[str, float] | None:
         try:
@@ -181,12 +196,51 @@ def route_of(scope: Scope) -> str:
     return str(template) if template else UNMATCHED
 
 
-def install_metrics(app: FastAPI, metrics: Metrics) -> None:
-    """Count the app's requests and serve GET /metrics (no key needed); the metrics go to app.state.metrics."""
+def install_metrics(
+    app: FastAPI, metrics: Metrics, *, host: str = "127.0.0.1", port: int = 0, dependencies: Sequence[Any] = ()
+) -> None:
+    """Count the app's requests and serve GET /metrics (with `dependencies`, the app's authentication), and,
+    while the app runs, the same without a key on `port` (0: not served); the metrics go to app.state.metrics."""
     app.state.metrics = metrics
 
     async def exposition(request: Request) -> Response:
         return Response(await metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
-    app.add_api_route("/metrics", exposition, methods=["GET"], include_in_schema=False)
+    app.add_api_route("/metrics", exposition, methods=["GET"], include_in_schema=False, dependencies=list(dependencies))
     app.add_middleware(RequestMetrics, metrics=metrics)
+    if port:
+        app.router.lifespan_context = _serving_port(app.router.lifespan_context, metrics, host, port)
+
+
+def _serving_port(lifespan: Lifespan, metrics: Metrics, host: str, port: int) -> Lifespan:
+    """The app's lifespan, with the metrics port open while it runs."""
+
+    @contextlib.asynccontextmanager
+    async def serving(app: Any) -> AsyncIterator[Any]:
+        server, _ = start_http_server(port, addr=host, registry=_Refreshed(metrics, asyncio.get_running_loop()))
+        log.info("metrics at http://%s:%d/metrics", host, port)
+        try:
+            async with lifespan(app) as state:
+                yield state
+        finally:
+            server.shutdown()
+            server.server_close()
+
+    return serving
+
+
+class _Refreshed:
+    """The registry as the metrics port's thread scrapes it: the scrape-time gauges are read on the app's event
+    loop first."""
+
+    def __init__(self, metrics: Metrics, loop: asyncio.AbstractEventLoop) -> None:
+        self.metrics = metrics
+        self.loop = loop
+
+    def collect(self) -> Iterator[Metric]:
+        refreshed = asyncio.run_coroutine_threadsafe(self.metrics.refresh(), self.loop)
+        try:
+            refreshed.result(PROBE_TIMEOUT + 1)
+        except Exception as exc:
+            log.debug("metrics: gauges not refreshed for a scrape of the metrics port: %r", exc)
+        return self.metrics.registry.collect()

@@ -1,8 +1,8 @@
 """The key between the services, which also guards LightRAG's and the preprocessor's NodePorts in the cluster.
 
-With SPARKCTL_SERVICE_KEY set, every route but /health and /metrics (Prometheus scrapes it; it holds no secret)
-wants `Authorization: Bearer KEY`, and the services' clients send it; unset (the local stack, on 127.0.0.1 only),
-the routes are open.
+With SPARKCTL_SERVICE_KEY set, every route but /health wants `Authorization: Bearer KEY` (/metrics included:
+Prometheus scrapes the metrics port instead, which no NodePort exposes), and the services' clients send it;
+unset (the local stack, on 127.0.0.1 only), the routes are open.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import SecretStr
 
-OPEN_PATHS = frozenset({"/health", "/metrics"})
+OPEN_PATHS = frozenset({"/health"})
 
 
 def require_service_key(app: FastAPI, key: SecretStr | None) -> None:

@@ -30,6 +30,9 @@ class ServiceSettings(BaseSettings):
     service_key: SecretStr | None = Field(
         default=None, description="the key between the services (and on their NodePorts); unset: open routes"
     )
+    metrics_port: int = Field(
+        default=0, ge=0, le=65535, description="GET /metrics without a key on host:port (the pod network); 0: none"
+    )
 
 
 class LlmSettings(BaseSettings):

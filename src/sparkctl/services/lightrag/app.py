@@ -64,7 +64,7 @@ def create_app(settings: LightragSettings) -> FastAPI:
     app.add_exception_handler(SparkctlError, _sparkctl_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(HTTPException, _http_error)  # type: ignore[arg-type]
-    install_metrics(app, Metrics("lightrag"))
+    install_metrics(app, Metrics("lightrag"), host=settings.host, port=settings.metrics_port)
     return app
 
 

@@ -8,14 +8,14 @@ import time
 from collections.abc import AsyncIterator
 
 import httpx
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from sparkctl.catalog import load_catalog
 from sparkctl.services.common.database import create_pool
 from sparkctl.services.common.metrics import install_metrics
 from sparkctl.services.common.schema import migrate
-from sparkctl.services.orchestrator.auth import KeyRing
+from sparkctl.services.orchestrator.auth import KeyRing, authenticate
 from sparkctl.services.orchestrator.backends import Completions
 from sparkctl.services.orchestrator.errors import install_error_handlers
 from sparkctl.services.orchestrator.memory.factory import build_memory
@@ -83,5 +83,8 @@ def create_app(settings: OrchestratorSettings) -> FastAPI:
         )
     for module in (health, chat, sessions, ingest, jobs):
         app.include_router(module.router)
-    install_metrics(app, OrchestratorMetrics(app))
+    install_metrics(
+        app, OrchestratorMetrics(app), host=settings.host, port=settings.metrics_port,
+        dependencies=[Depends(authenticate)],
+    )  # fmt: skip
     return app

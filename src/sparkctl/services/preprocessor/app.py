@@ -146,5 +146,5 @@ def create_app(settings: PreprocessorSettings) -> FastAPI:
     require_service_key(app, settings.service_key)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, setting="SPARKCTL_MAX_BODY_BYTES")
     app.include_router(router)
-    install_metrics(app, Metrics("preprocessor"))
+    install_metrics(app, Metrics("preprocessor"), host=settings.host, port=settings.metrics_port)
     return app

@@ -33,7 +33,9 @@ class WorkerSettings(ServiceSettings):
         "(a GraphML file in the local stack), so fewer, larger inserts index faster and report progress less often",
     )
     request_timeout: float = 300.0
-    metrics_port: int = Field(default=9100, ge=0, le=65535, description="Prometheus metrics on host:port; 0: none")
+    metrics_port: int = Field(
+        default=0, ge=0, le=65535, description="Prometheus metrics on host:port, its only port (the chart: 9100); 0: none"
+    )
 
     @model_validator(mode="after")
     def _beats_within_ttl(self) -> WorkerSettings:
