@@ -1,7 +1,6 @@
 """A host behind SSH (paramiko), with OpenSSH's `StrictHostKeyChecking=accept-new` against sparkctl's known_hosts.
 
-sshd signals nothing when a channel closes, so a command that overran or was interrupted is stopped by a second
-command: each command starts by reporting its pid, which leads the session and process group sshd made for it.
+A command that overran or was interrupted is stopped on the host, with its children (remote_process.py).
 
 paramiko is imported on first connection, so that `sparkctl --help` does not pay for it.
 """
@@ -15,7 +14,7 @@ import socket
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from sparkctl.errors import AuthenticationFailed, ConfigError, HostError, HostKeyMismatch, HostUnreachable
 from sparkctl.hosts import (
@@ -29,6 +28,7 @@ from sparkctl.hosts import (
     tail,
 )
 from sparkctl.paths import config_dir
+from sparkctl.remote_process import REPORT_PID, STOP_SCRIPT, PidThenOutput, Sink
 
 if TYPE_CHECKING:
     import paramiko
@@ -37,50 +37,6 @@ _POLL_SECONDS = 0.005
 _MAX_SESSIONS = 8
 """Commands at once on one connection: below OpenSSH's default MaxSessions (10), which refuses the rest."""
 
-_REPORT_PID = 'printf "%s\\n" "$$" && exec "$@"'
-"""Run by `sh -c` in place of the login shell: the first line on stdout is the pid, then the command runs as it is."""
-
-_STOP_SCRIPT = """\
-leader=$1
-if ! command -v ps >/dev/null 2>&1; then
-  kill -TERM -"$leader" 2>/dev/null; sleep 2; kill -KILL -"$leader" 2>/dev/null; exit 0
-fi
-snapshot() {
-  ps -e -o pid= -o ppid= -o pgid= -o stat= | awk -v leader="$leader" '
-    { parent[$1] = $2; group[$1] = $3; state[$1] = $4 }
-    END {
-      found[leader] = 1
-      do {
-        grew = 0
-        for (p in parent)
-          if (!(p in found) && (parent[p] in found || group[p] == leader)) { found[p] = 1; grew = 1 }
-      } while (grew)
-      for (p in found) if ((p in state) && state[p] !~ /^Z/) print p
-    }'
-}
-alive() {
-  ps -e -o pid= -o pgid= -o stat= | awk -v leader="$leader" -v listed=" $(echo $pids) " '
-    $3 !~ /^Z/ && ($2 == leader || index(listed, " " $1 " ")) { print $1 }'
-}
-settle() {
-  n=0
-  while [ -n "$(alive)" ] && [ "$n" -lt "$1" ]; do sleep 0.1; n=$((n + 1)); done
-}
-pids=$(snapshot)
-[ -n "$pids" ] || exit 0
-kill -TERM -"$leader" $pids 2>/dev/null
-settle 20
-left=$(alive)
-[ -n "$left" ] || exit 0
-kill -KILL -"$leader" $left 2>/dev/null
-settle 10
-left=$(alive)
-[ -z "$left" ] || { echo "still running after SIGKILL:" $left >&2; exit 1; }
-"""
-"""Stops the process tree and process group led by pid $1: SIGTERM, then SIGKILL to what is left after 2 s.
-
-The tree is read before any signal, so children that left the group (setsid, or sudo's own pty) are found too.
-"""
 _STOP_SECONDS = 15.0
 _PID_WAIT_SECONDS = 2.0
 
@@ -292,8 +248,8 @@ class SSHHost(PosixHost):
         if not self._sessions.acquire(timeout=timeout):
             raise Overran(f"it never started: all {_MAX_SESSIONS} sessions to the host stayed busy")
         try:
-            channel = self._open_session("exec " + shlex.join(["sh", "-c", _REPORT_PID, "sh", *argv]))
-            stdout, stderr = _PidThenOutput(StreamDecoder("stdout", on_output)), StreamDecoder("stderr", on_output)
+            channel = self._open_session("exec " + shlex.join(["sh", "-c", REPORT_PID, "sh", *argv]))
+            stdout, stderr = PidThenOutput(StreamDecoder("stdout", on_output)), StreamDecoder("stderr", on_output)
             try:
                 rc = self._stream(channel, stdin, deadline, stdout, stderr)
                 stdout.finish()
@@ -311,7 +267,7 @@ class SSHHost(PosixHost):
             self._sessions.release()
         return RawResult(rc, stdout.decoder.data(), stderr.data())
 
-    def _stop(self, channel: paramiko.Channel, started: _PidThenOutput, argv: list[str]) -> str:
+    def _stop(self, channel: paramiko.Channel, started: PidThenOutput, argv: list[str]) -> str:
         """Stop what the command left running, with the privileges it ran with; says what became of it."""
         wait_until = time.monotonic() + _PID_WAIT_SECONDS
         while started.waiting and not channel.eof_received and time.monotonic() < wait_until:
@@ -326,7 +282,7 @@ class SSHHost(PosixHost):
         if transport is None or not transport.is_active():
             return f"the connection is gone, so it may still be running there (pid {started.pid})"
         elevate, password = self._elevation(argv)
-        stop = shlex.join([*elevate, "sh", "-c", _STOP_SCRIPT, "sparkctl-stop", str(started.pid)])
+        stop = shlex.join([*elevate, "sh", "-c", STOP_SCRIPT, "sparkctl-stop", str(started.pid)])
         errors = StreamDecoder("stderr", None)
         try:
             stopper = transport.open_session(timeout=self.connect_timeout)
@@ -382,8 +338,8 @@ class SSHHost(PosixHost):
         channel: paramiko.Channel,
         stdin: bytes | None,
         deadline: float | None,
-        stdout: _Sink,
-        stderr: _Sink,
+        stdout: Sink,
+        stderr: Sink,
     ) -> int:
         """Send stdin and pass both streams on while the command runs; its exit code, or Overran at the deadline."""
         pending = memoryview(stdin or b"")
@@ -421,45 +377,3 @@ class SSHHost(PosixHost):
                 hint="Check the network and the host; the command may or may not have finished there.",
             )
         return rc
-
-
-class _Sink(Protocol):
-    def feed(self, data: bytes) -> None: ...
-
-
-class _PidThenOutput:
-    """stdout of a command started by `_REPORT_PID`: its first line is the pid, the rest goes to `decoder`."""
-
-    def __init__(self, decoder: StreamDecoder) -> None:
-        self.decoder = decoder
-        self.pid: int | None = None
-        self._head = b""
-        self._passing = False
-
-    @property
-    def waiting(self) -> bool:
-        """Still before the end of the first line."""
-        return not self._passing
-
-    def feed(self, data: bytes) -> None:
-        if self._passing:
-            self.decoder.feed(data)
-            return
-        self._head += data
-        line, newline, rest = self._head.partition(b"\n")
-        if not newline and len(self._head) <= 20:
-            return
-        self._passing = True
-        if newline and line.isdigit() and int(line) > 1:
-            self.pid = int(line)
-            self._head = rest
-        if self._head:
-            self.decoder.feed(self._head)
-        self._head = b""
-
-    def finish(self) -> None:
-        """The command's output ended: whatever was held back is output."""
-        self._passing = True
-        if self._head:
-            self.decoder.feed(self._head)
-            self._head = b""
