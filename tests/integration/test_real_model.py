@@ -6,14 +6,18 @@ exact answers are the LLM double's job.
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import httpx
 import numpy as np
 import pytest
 
+from sparkctl.local.servers import EmbeddedServer
 from sparkctl.services.common.llm import ChatModel, LlmClient, create_http_client
+from support.codebases import httpx_source_tarball, ingest
 from support.llama_server import EMBEDDING_DIMENSIONS, LlamaServer
 from support.orchestrator import Start, client
+from support.stack import services
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
@@ -64,3 +68,34 @@ def test_a_server_that_does_not_say_its_context_leaves_the_catalogs(llama_server
             return await LlmClient(llama_server.url, http).served_context(ChatModel("smollm2", context=4096))
 
     assert asyncio.run(served()) == 4096
+
+
+def test_a_repository_with_a_readme_is_ingested_through_the_real_model(
+    llama_server: LlamaServer,
+    database_url: str,
+    nats_url: str,
+    redis_server: EmbeddedServer,
+    tmp_path: Path,
+) -> None:
+    """The code graph lands without the model; the README goes through LightRAG's extraction by SmolLM2, whose
+    requests fit the 4 096-token context models.toml gives it here. Whatever the small model makes of it, the job
+    completes and the README is either indexed or recorded with its reason, never retried as a whole job."""
+    catalog = tmp_path / "models.toml"
+    shipped = Path(__file__).parents[2] / "src" / "sparkctl" / "models.toml"
+    extract = 'role = "extract"\nname = "qwen3"'
+    text = shipped.read_text()
+    start = text.index(extract)
+    catalog.write_text(text[:start] + text[start:].replace("context = 32768", "context = 4096", 1))
+    readme = b"# tiny\n\nThe tiny package parses a config file with the Parser class and reports errors.\n"
+    archive = httpx_source_tarball(extra={"README.md": readme})
+
+    with services(
+        database_url, nats_url, redis_server.url, llama_server.url, tmp_path, prose_mode="extract", models=catalog
+    ) as stack:
+        final = ingest(stack, archive, "real-model")
+
+    assert final["status"] == "completed", final["error"]
+    assert final["attempts"] == 1
+    assert final["entities"] > 0, "the code graph landed"
+    skipped = dict(final["skipped_files"])
+    assert "README.md" not in skipped or skipped["README.md"].startswith("extraction failed")
