@@ -7,7 +7,7 @@ import enum
 import signal
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -17,6 +17,7 @@ from sparkctl.cli import local_views
 from sparkctl.cli.context import app_context
 from sparkctl.cli.options import Yes, sub_app
 from sparkctl.cli.render import escape, print_json, stderr, stdout
+from sparkctl.local.signals import signals_ignored, signals_interrupt
 
 if TYPE_CHECKING:
     from sparkctl.local.daemon import DetachedStack
@@ -80,7 +81,7 @@ def up(
 
     json_output = app_context(ctx).json
     options = StackOptions(data_dir or default_data_dir(), port, llm_url, embedder.value, api_key, detach)
-    with _signals_interrupt():
+    with signals_interrupt():
         if detach:
             from sparkctl.local.daemon import DetachedStack
 
@@ -123,7 +124,7 @@ def _up_detached(stack: DetachedStack, json_output: bool) -> None:
             with live:
                 warnings = stack.start(lambda notice: live.console.print(_warning(notice), highlight=False))
     except KeyboardInterrupt:
-        with _signals_ignored():
+        with signals_ignored():
             stack.cancel()
         raise
     for warning in warnings:
@@ -191,7 +192,7 @@ def _supervise(
             if not stack.ready:
                 raise
     finally:
-        with _signals_ignored():
+        with signals_ignored():
             stack.stop()
         signal.signal(signal.SIGUSR1, retry)
     if finished:
@@ -298,33 +299,6 @@ def logs(
                 _write(_json_line(name, line))
             else:
                 _write(f"{name:>{width}} | {line}" if len(files) > 1 else line)
-
-
-def _raise_interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
-
-
-@contextlib.contextmanager
-def _signals_interrupt() -> Iterator[None]:
-    """SIGTERM (from `sparkctl local down`) and SIGHUP (terminal closed) stop the stack as Ctrl-C does."""
-    previous = {sig: signal.signal(sig, _raise_interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
-
-@contextlib.contextmanager
-def _signals_ignored() -> Iterator[None]:
-    """An orderly stop runs to its end, whatever signal comes meanwhile."""
-    signals = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in signals}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 def _warning(message: str) -> str:

@@ -19,7 +19,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import IO, Any
@@ -30,6 +30,7 @@ from sparkctl.local.checks import prepare_data_dir
 from sparkctl.local.claims import recorded_options
 from sparkctl.local.plan import StackOptions
 from sparkctl.local.process import tail_lines
+from sparkctl.local.signals import raise_interrupt, signals_ignored
 from sparkctl.local.stack import LocalStack
 from sparkctl.local.state import ORDER, SUPERVISOR_LOG, recorded_state, state_file
 from sparkctl.local.status import ServiceView, record_view, recorded_views
@@ -191,24 +192,9 @@ def supervise(stack: LocalStack, report: IO[str]) -> int:
         )
         return 0
     finally:
-        with _signals_ignored():
+        with signals_ignored():
             stack.stop()
         log.info("stopped")
-
-
-def _raise_interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
-
-
-@contextlib.contextmanager
-def _signals_ignored() -> Iterator[None]:
-    signals = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in signals}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -228,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
         args.data_dir, args.port, args.llm_url, args.embedder, os.environ.pop(API_KEY_ENV, None), detach=True
     )
     stack = LocalStack(options, args.state)
-    signal.signal(signal.SIGTERM, _raise_interrupt)
+    signal.signal(signal.SIGTERM, raise_interrupt)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGUSR1, lambda signum, frame: stack.request_retry())

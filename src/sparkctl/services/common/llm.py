@@ -373,30 +373,31 @@ class LlmClient:
         return payload
 
     async def _post_json(self, path: str, payload: dict[str, Any]) -> Any:
+        answer = await self._send("POST", self.url + path, json=payload)
         try:
-            response = await self._http.post(self.url + path, json=payload, headers=self._headers)
-        except httpx.HTTPError as exc:
-            raise self._transport_error(exc) from exc
-        if response.status_code >= 400:
-            raise self._status_error(response)
-        try:
-            return response.json()
+            return answer.json()
         except ValueError:
             raise LlmFailed(
                 f"LLM backend {self.url} answered {path} with something that is not JSON", url=self.url
             ) from None
 
     async def _get_json(self, url: str) -> Any:
+        """A GET's JSON answer, or None when it is not JSON."""
+        answer = await self._send("GET", url, timeout=CONNECT_TIMEOUT)
         try:
-            response = await self._http.get(url, headers=self._headers, timeout=CONNECT_TIMEOUT)
+            return answer.json()
+        except ValueError:
+            return None
+
+    async def _send(self, method: str, url: str, **options: Any) -> httpx.Response:
+        """The server's answer; LlmError when it cannot be reached or answers 4xx/5xx."""
+        try:
+            response = await self._http.request(method, url, headers=self._headers, **options)
         except httpx.HTTPError as exc:
             raise self._transport_error(exc) from exc
         if response.status_code >= 400:
             raise self._status_error(response)
-        try:
-            return response.json()
-        except ValueError:
-            return None
+        return response
 
     async def _stream_events(self, path: str, payload: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
         """The JSON events of a streamed answer: NDJSON lines (Ollama) or SSE `data:` lines (OpenAI)."""

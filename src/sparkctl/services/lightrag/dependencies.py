@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Literal
 
 from fastapi import Depends, Header, HTTPException, Request
@@ -33,41 +33,34 @@ def workspace_name(lightrag_workspace: str | None = Header(default=None, alias=W
     return validate_workspace(lightrag_workspace)
 
 
-async def get_workspace(
-    request: Request,
-    name: str = Depends(workspace_name),
-    registry: WorkspaceRegistry[Workspace] = Depends(get_registry),
-    settings: LightragSettings = Depends(get_settings),
-) -> AsyncIterator[Workspace]:
+Use = Literal["read", "write", "any"]
+
+
+def _leasing(use: Use, doc: str) -> Callable[..., AsyncIterator[Workspace]]:
+    async def lease(
+        request: Request,
+        name: str = Depends(workspace_name),
+        registry: WorkspaceRegistry[Workspace] = Depends(get_registry),
+        settings: LightragSettings = Depends(get_settings),
+    ) -> AsyncIterator[Workspace]:
+        async with _leased(request, name, registry, settings, use) as workspace:
+            yield workspace
+
+    lease.__doc__ = doc
+    return lease
+
+
+get_workspace = _leasing(
+    "read",
     """The workspace's LightRAG for the length of the request, refused when another embedder indexed it.
 
     Whatever LightRAG raises while opening the workspace or serving the route is turned into the
-    error of the backend that caused it (see backends.attribute_failure).
-    """
-    async with _leased(request, name, registry, settings, "read") as workspace:
-        yield workspace
-
-
-async def get_any_workspace(
-    request: Request,
-    name: str = Depends(workspace_name),
-    registry: WorkspaceRegistry[Workspace] = Depends(get_registry),
-    settings: LightragSettings = Depends(get_settings),
-) -> AsyncIterator[Workspace]:
-    """The workspace whatever embedder indexed it (to clear it)."""
-    async with _leased(request, name, registry, settings, "any") as workspace:
-        yield workspace
-
-
-async def get_writable_workspace(
-    request: Request,
-    name: str = Depends(workspace_name),
-    registry: WorkspaceRegistry[Workspace] = Depends(get_registry),
-    settings: LightragSettings = Depends(get_settings),
-) -> AsyncIterator[Workspace]:
-    """The workspace for a write: the first write records this service's embedder as the workspace's."""
-    async with _leased(request, name, registry, settings, "write") as workspace:
-        yield workspace
+    error of the backend that caused it (see backends.attribute_failure).""",
+)
+get_writable_workspace = _leasing(
+    "write", "The workspace for a write: the first write records this service's embedder as the workspace's."
+)
+get_any_workspace = _leasing("any", "The workspace whatever embedder indexed it (to clear it).")
 
 
 @contextlib.asynccontextmanager
@@ -76,7 +69,7 @@ async def _leased(
     name: str,
     registry: WorkspaceRegistry[Workspace],
     settings: LightragSettings,
-    use: Literal["read", "write", "any"],
+    use: Use,
 ) -> AsyncIterator[Workspace]:
     embedders: EmbedderRecords = request.app.state.embedders
     try:
