@@ -195,6 +195,15 @@ class OrchestratorClient:
         )  # fmt: skip
         return list(body["jobs"])
 
+    def submit_digest(self, payload: dict[str, Any], *, workspace: str) -> dict[str, Any]:
+        """Send a repository's commits of a window (POST /v1/digests); the commits counted and the job queued."""
+        return dict(self._request("POST", "/v1/digests", json=payload, headers=_workspace(workspace), timeout=None))
+
+    def digests(self, *, workspace: str, repository: str | None = None, day: str | None = None) -> list[dict[str, Any]]:
+        given = (("repository", repository), ("day", day))
+        params = {key: value for key, value in given if value}
+        return list(self._request("GET", "/v1/digests", params=params, headers=_workspace(workspace))["data"])
+
     def job(self, job_id: str) -> dict[str, Any]:
         return dict(self._request("GET", f"/v1/jobs/{job_id}"))
 

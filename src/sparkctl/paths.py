@@ -24,3 +24,8 @@ def data_dir() -> Path:
 def state_dir() -> Path:
     """sparkctl's state: REPL history, the local stack's state file."""
     return _xdg("XDG_STATE_HOME", ".local/state") / "sparkctl"
+
+
+def cache_dir() -> Path:
+    """What sparkctl can fetch again: mirrors of the remote repositories a digest reads."""
+    return _xdg("XDG_CACHE_HOME", ".cache") / "sparkctl"

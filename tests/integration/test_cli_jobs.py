@@ -15,6 +15,7 @@ from sparkctl.local.servers import EmbeddedServer
 from sparkctl.services.orchestrator.app import create_app
 from sparkctl.services.orchestrator.settings import OrchestratorSettings
 from support.asgi import serving
+from support.fake_llm import FakeLLM
 from support.local_cli import Cli
 
 pytestmark = pytest.mark.integration
@@ -22,11 +23,16 @@ runner = CliRunner()
 
 
 @pytest.fixture
-def orchestrator(database_url: str, redis_server: EmbeddedServer, nats_url: str) -> Iterator[str]:
+def orchestrator(
+    database_url: str, redis_server: EmbeddedServer, nats_url: str, fake_llm_server: FakeLLM
+) -> Iterator[str]:
+    """With the model double as its model server: an ingest whose models are unreachable is refused."""
     settings = OrchestratorSettings(
         database_url=database_url,
         redis_url=redis_server.url,
         nats_url=nats_url,
+        llm_url=fake_llm_server.url,
+        embedder="hash",
         api_keys="secret:team",  # type: ignore[arg-type]
     )
     with serving(create_app(settings), free_port()) as url:

@@ -55,6 +55,8 @@ class FakeLLM:
     fail_with: int | None = None
     cut_stream: bool = False
     """Streams stop after their first piece, the connection dropped."""
+    fail_after: int | None = None
+    """When set, chat requests beyond this many answer 503 (a model server that fails mid-run)."""
     served_context: int | None = None
     """When set, the context the server says it runs models with, as Ollama (/api/show), vLLM (/v1/models)
     and llama.cpp's llama-server (/props) say it."""
@@ -73,6 +75,7 @@ class FakeLLM:
         self.fail_with = None
         self.cut_stream = False
         self.served_context = None
+        self.fail_after = None
 
 
 def answer_for(messages: list[dict[str, Any]]) -> str:
@@ -112,6 +115,8 @@ def build_app(state: FakeLLM) -> Starlette:
             await asyncio.sleep(state.latency)
         if state.fail_with is not None:
             return body, JSONResponse({"error": {"message": "injected failure"}}, status_code=state.fail_with)
+        if state.fail_after is not None and len(state.chat_requests()) > state.fail_after:
+            return body, JSONResponse({"error": {"message": "injected failure mid-run"}}, status_code=503)
         return body, None
 
     async def openai_chat(request: Request) -> Response:

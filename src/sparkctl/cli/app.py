@@ -12,6 +12,7 @@ from sparkctl import __version__
 from sparkctl.cli import (
     chat,
     cluster,
+    digest,
     doctor,
     graphrag,
     ingest,
@@ -110,7 +111,7 @@ def main_options(
             "--output",
             "-o",
             metavar="FORMAT",
-            help="text, json for scripts, or yaml (the manifests of a deploy's --dry-run).",
+            help="text, json for scripts, yaml (a deploy's --dry-run manifests) or markdown (digests).",
         ),
     ] = OutputFormat.text,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Say more; show tracebacks.")] = False,
@@ -136,6 +137,7 @@ app.add_typer(serve.app, name="serve")
 app.add_typer(graphrag.app, name="graphrag")
 app.command(name="ingest")(ingest.ingest)
 app.add_typer(jobs.app, name="jobs")
+app.add_typer(digest.app, name="digest")
 app.command(name="chat")(chat.chat)
 app.command(name="teardown")(teardown.teardown)
 app.add_typer(local.app, name="local")

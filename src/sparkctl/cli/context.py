@@ -22,6 +22,7 @@ class OutputFormat(enum.StrEnum):
     text = "text"
     json = "json"
     yaml = "yaml"
+    markdown = "markdown"
 
 
 @dataclass

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from sparkctl.errors import ConfigError, SparkctlError
 
@@ -59,6 +60,21 @@ class Commit:
     @property
     def subject(self) -> str:
         return self.message.split("\n", 1)[0]
+
+    def to_json(self) -> dict[str, Any]:
+        """The commit as POST /v1/digests takes it."""
+        return {
+            "sha": self.sha,
+            "parents": list(self.parents),
+            "author": self.author,
+            "email": self.email,
+            "authored_at": self.authored_at.isoformat(),
+            "committed_at": self.committed_at.isoformat(),
+            "message": self.message,
+            "files": [change.__dict__ for change in self.files],
+            "diff": self.diff,
+            "diff_truncated": self.diff_truncated,
+        }
 
     @property
     def merge(self) -> bool:
@@ -129,6 +145,11 @@ def collect(repo: Path, window: Window, selection: Selection = Selection()) -> C
         diff, cut = _diff(repo, commit.sha, selection.diff_bytes)
         collected.commits.append(replace(commit, files=files, diff=diff, diff_truncated=cut))
     return collected
+
+
+def is_remote(source: str) -> bool:
+    """A URL git clones (https, ssh, git, file) or scp-like `user@host:path`, rather than a local folder."""
+    return "://" in source or bool(re.match(r"^[\w.-]+@[\w.-]+:", source))
 
 
 def repository_name(repo: Path) -> str:

@@ -22,7 +22,7 @@ from pydantic import BaseModel
 
 from sparkctl.errors import SparkctlError
 
-JobKind = Literal["document", "codebase"]
+JobKind = Literal["document", "codebase", "digest"]
 JobStatus = Literal["queued", "started", "indexing", "completed", "failed"]
 FINAL_STATUSES: frozenset[str] = frozenset({"completed", "failed"})
 MAX_SKIPPED_FILES_KEPT = 200
@@ -37,7 +37,8 @@ class DamagedDocument(SparkctlError):
 
 class Job(BaseModel):
     id: uuid.UUID
-    document_id: uuid.UUID
+    document_id: uuid.UUID | None
+    """The upload of a document or codebase job; None for a digest job, whose commits are in digest_commits."""
     workspace: str
     kind: JobKind
     source: str
@@ -58,6 +59,8 @@ class Job(BaseModel):
     updated_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    params: dict[str, Any] = {}
+    """What a digest job covers: repository, since, until, model."""
 
     @property
     def finished(self) -> bool:
@@ -199,6 +202,20 @@ async def create_job(conn: AsyncConnection, *, document: StoredDocument, kind: J
         VALUES (%s, %s, %s, %s, %s) RETURNING *
         """,
         (job_id, document.id, document.workspace, kind, source),
+    )
+    return _job(await cursor.fetchone())
+
+
+async def create_digest_job(
+    conn: AsyncConnection, *, workspace: str, repository: str, params: dict[str, Any]
+) -> Job:
+    cursor = conn.cursor(row_factory=dict_row)
+    await cursor.execute(
+        """
+        INSERT INTO ingest_jobs (id, workspace, kind, source, params)
+        VALUES (%s, %s, 'digest', %s, %s) RETURNING *
+        """,
+        (uuid.uuid4(), workspace, repository, Jsonb(params)),
     )
     return _job(await cursor.fetchone())
 

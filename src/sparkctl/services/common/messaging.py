@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from nats.js import JetStreamContext
 
 STREAM = "INGEST"
-SUBJECTS = {"document": "ingest.document", "codebase": "ingest.codebase"}
+SUBJECTS = {"document": "ingest.document", "codebase": "ingest.codebase", "digest": "ingest.digest"}
 SUBJECT_FILTER = "ingest.>"
 DUPLICATE_WINDOW_SECONDS = 24 * 3600
 

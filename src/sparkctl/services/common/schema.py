@@ -130,6 +130,64 @@ MIGRATIONS: tuple[Migration, ...] = (
         CREATE UNIQUE INDEX chat_messages_turn ON chat_messages (turn_id, turn_seq);
         """,
     ),
+    Migration(
+        5,
+        "digests: repositories, their commits, each commit's summary, one digest per repository and day; digest jobs",
+        """
+        ALTER TABLE ingest_jobs ALTER COLUMN document_id DROP NOT NULL;
+        ALTER TABLE ingest_jobs DROP CONSTRAINT ingest_jobs_kind_check;
+        ALTER TABLE ingest_jobs ADD CONSTRAINT ingest_jobs_kind_check
+            CHECK (kind IN ('document', 'codebase', 'digest'));
+        ALTER TABLE ingest_jobs ADD COLUMN params jsonb NOT NULL DEFAULT '{}'::jsonb;
+
+        CREATE TABLE digest_repositories (
+            id bigserial PRIMARY KEY,
+            workspace text NOT NULL,
+            name text NOT NULL,
+            created_at timestamptz NOT NULL DEFAULT now(),
+            UNIQUE (workspace, name)
+        );
+
+        CREATE TABLE digest_commits (
+            repository_id bigint NOT NULL REFERENCES digest_repositories (id) ON DELETE CASCADE,
+            sha text NOT NULL,
+            author text NOT NULL,
+            email text NOT NULL,
+            authored_at timestamptz NOT NULL,
+            committed_at timestamptz NOT NULL,
+            message text NOT NULL,
+            parents text[] NOT NULL DEFAULT '{}',
+            files jsonb NOT NULL DEFAULT '[]'::jsonb,
+            insertions integer NOT NULL DEFAULT 0,
+            deletions integer NOT NULL DEFAULT 0,
+            diff text NOT NULL DEFAULT '',
+            diff_truncated boolean NOT NULL DEFAULT false,
+            PRIMARY KEY (repository_id, sha)
+        );
+        CREATE INDEX digest_commits_committed ON digest_commits (repository_id, committed_at);
+
+        CREATE TABLE digest_commit_summaries (
+            repository_id bigint NOT NULL,
+            sha text NOT NULL,
+            summary text NOT NULL,
+            model text NOT NULL,
+            created_at timestamptz NOT NULL DEFAULT now(),
+            PRIMARY KEY (repository_id, sha),
+            FOREIGN KEY (repository_id, sha) REFERENCES digest_commits (repository_id, sha) ON DELETE CASCADE
+        );
+
+        CREATE TABLE digests (
+            repository_id bigint NOT NULL REFERENCES digest_repositories (id) ON DELETE CASCADE,
+            day date NOT NULL,
+            markdown text NOT NULL,
+            model text NOT NULL,
+            commits integer NOT NULL,
+            created_at timestamptz NOT NULL DEFAULT now(),
+            updated_at timestamptz NOT NULL DEFAULT now(),
+            PRIMARY KEY (repository_id, day)
+        );
+        """,
+    ),
 )
 
 _LOCK_KEY = 0x5BA2C7

@@ -22,7 +22,7 @@ from sparkctl.services.orchestrator.memory.factory import build_memory
 from sparkctl.services.orchestrator.metrics import OrchestratorMetrics
 from sparkctl.services.orchestrator.model_servers import ModelServers, server_urls
 from sparkctl.services.orchestrator.resources import NatsLink, Resources
-from sparkctl.services.orchestrator.routes import chat, health, ingest, jobs, sessions
+from sparkctl.services.orchestrator.routes import chat, digests, health, ingest, jobs, sessions
 from sparkctl.services.orchestrator.routing import Router
 from sparkctl.services.orchestrator.settings import OrchestratorSettings
 
@@ -81,7 +81,7 @@ def create_app(settings: OrchestratorSettings) -> FastAPI:
         app.add_middleware(
             CORSMiddleware, allow_origins=list(settings.cors_origins), allow_methods=["*"], allow_headers=["*"]
         )
-    for module in (health, chat, sessions, ingest, jobs):
+    for module in (health, chat, sessions, ingest, jobs, digests):
         app.include_router(module.router)
     install_metrics(
         app, OrchestratorMetrics(app), host=settings.host, port=settings.metrics_port,

@@ -11,11 +11,14 @@ from typing import TYPE_CHECKING
 
 import httpx
 
+from sparkctl.catalog import load_catalog
 from sparkctl.services.common import heartbeat
 from sparkctl.services.common.database import create_pool
+from sparkctl.services.common.jobs import Job
 from sparkctl.services.common.remote import LightragClient, PreprocessorClient
 from sparkctl.services.common.schema import migrate
-from sparkctl.services.worker.consumer import consume
+from sparkctl.services.worker.consumer import JobRunner, consume
+from sparkctl.services.worker.digest import DigestPipeline, DigestSettings
 from sparkctl.services.worker.metrics import WorkerMetrics
 from sparkctl.services.worker.pipeline import IngestPipeline
 from sparkctl.services.worker.settings import WorkerSettings
@@ -35,11 +38,12 @@ async def run_worker(settings: WorkerSettings, stop: asyncio.Event | None = None
         await migrate(conn)
     timeout = httpx.Timeout(settings.request_timeout, connect=5.0)
     async with httpx.AsyncClient(timeout=timeout) as http:
-        pipeline = IngestPipeline(
-            settings,
-            pool,
-            PreprocessorClient(http, settings.preprocessor_url, settings.service_key),
-            LightragClient(http, settings.lightrag_url, settings.service_key),
+        lightrag = LightragClient(http, settings.lightrag_url, settings.service_key)
+        pipeline = by_kind(
+            IngestPipeline(
+                settings, pool, PreprocessorClient(http, settings.preprocessor_url, settings.service_key), lightrag
+            ),
+            DigestPipeline(DigestSettings(), load_catalog(settings.models), pool, http, lightrag),
         )
         metrics = WorkerMetrics()
         metrics.serve(settings.host, settings.metrics_port)
@@ -50,6 +54,15 @@ async def run_worker(settings: WorkerSettings, stop: asyncio.Event | None = None
         finally:
             metrics.close()
             await pool.close()
+
+
+def by_kind(ingest: JobRunner, digest: JobRunner) -> JobRunner:
+    """The pipeline of each job: digests apart, documents and codebases through ingest."""
+
+    async def run(job: Job) -> None:
+        await (digest if job.kind == "digest" else ingest)(job)
+
+    return run
 
 
 @contextlib.asynccontextmanager

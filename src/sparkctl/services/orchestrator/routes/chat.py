@@ -63,7 +63,8 @@ class ChatRequest(BaseModel):
     seed: int | None = Field(default=None, strict=True)
 
 
-async def _read(request: Request, limit: int) -> bytes:
+async def read_limited(request: Request, limit: int) -> bytes:
+    """The request's body, 413 once it passes `limit` bytes while it is read."""
     pieces, size = [], 0
     async for piece in request.stream():
         size += len(piece)
@@ -75,7 +76,7 @@ async def _read(request: Request, limit: int) -> bytes:
 
 async def _body(request: Request) -> tuple[ChatRequest, dict[str, Any]]:
     try:
-        raw = json.loads(await _read(request, request.app.state.settings.max_chat_bytes))
+        raw = json.loads(await read_limited(request, request.app.state.settings.max_chat_bytes))
     except RecursionError:
         raise ApiError(400, f"the request body nests deeper than {MAX_DEPTH} levels", "invalid_json") from None
     except ValueError:

@@ -1,0 +1,132 @@
+"""`sparkctl digest` through the stack: real git repositories made by the tests, the orchestrator, NATS, the
+worker, PostgreSQL and LightRAG; the model is the deterministic LLM TEST DOUBLE, which counts its calls. Each
+commit is summarised once, one more call writes each day's digest, and a re-run asks the model nothing."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import psycopg
+import pytest
+from typer.testing import CliRunner
+
+from sparkctl.cli.app import app
+from sparkctl.client import Endpoint, OrchestratorClient
+from sparkctl.digest.collect import Window, collect
+from sparkctl.digest.compose import COMMIT_PROMPT, DAY_PROMPT
+from sparkctl.local.servers import EmbeddedServer
+from support.fake_llm import FakeLLM, RecordedRequest
+from support.git_repos import WHEN, Repo
+from support.stack import Stack, services
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
+runner = CliRunner()
+GRACE = ("Grace Hopper", "grace@example.org")
+SINCE, UNTIL = "2026-11-26T00:00:00+00:00", "2026-11-27T00:00:00+00:00"
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Repo:
+    repo = Repo(tmp_path / "parser")
+    repo.commit("Start the parser", {"parser.py": "def parse(text):\n    return text\n"}, at=WHEN)
+    repo.commit(
+        "Parse numbers", {"parser.py": "def parse(text):\n    return int(text)\n"}, at=WHEN + timedelta(hours=1)
+    )
+    repo.commit(
+        "Add the users table", {"migrations/0002_users.sql": "CREATE TABLE users (id int);\n"},
+        at=WHEN + timedelta(hours=2), author=GRACE,
+    )  # fmt: skip
+    repo.commit("Pin httpx", {"requirements.txt": "httpx==0.28\n"}, at=WHEN + timedelta(hours=3), author=GRACE)
+    return repo
+
+
+@pytest.fixture
+def stack(
+    database_url: str,
+    nats_url: str,
+    redis_server: EmbeddedServer,
+    fake_llm: FakeLLM,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[Stack]:
+    monkeypatch.setenv("SPARKCTL_LLM_URL", fake_llm.url)
+    monkeypatch.setenv("SPARKCTL_DIGEST_RETRY_DELAYS", "[0.05]")
+    with services(database_url, nats_url, redis_server.url, fake_llm.url, tmp_path / "stack") as running:
+        yield running
+
+
+def asked(fake: FakeLLM, prompt: str) -> list[RecordedRequest]:
+    return [r for r in fake.chat_requests() if any(str(m.get("content", "")).startswith(prompt[:40]) for m in
+            r.body.get("messages") or [])]  # fmt: skip
+
+
+def digest_run(stack: Stack, *args: str) -> list[dict[str, object]]:
+    env = {"SPARKCTL_ENDPOINT": stack.orchestrator, "SPARKCTL_API_KEY": stack.api_key}
+    result = runner.invoke(app, ["-o", "json", "digest", "run", *args], env=env)
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)  # type: ignore[no-any-return]
+
+
+def test_a_run_summarises_each_commit_once_writes_the_day_and_a_rerun_asks_the_model_nothing(
+    stack: Stack, repo: Repo, fake_llm: FakeLLM
+) -> None:
+    [digest] = digest_run(stack, str(repo.path), "--since", SINCE, "--until", UNTIL)
+
+    assert digest["repository"] == "parser" and digest["day"] == "2026-11-26" and digest["commits"] == 4
+    markdown = str(digest["markdown"])
+    assert markdown.startswith("# parser — 2026-11-26\n")
+    assert "4 commit(s) by 2 author(s)" in markdown
+    assert "migration: migrations/0002_users.sql" in markdown and "dependencies: requirements.txt" in markdown
+    assert "- Grace Hopper: 2 commit(s)" in markdown and "- Ada Lovelace: 2 commit(s)" in markdown
+    assert "## Commits" in markdown and "Parse numbers — echo:" in markdown
+    assert len(asked(fake_llm, COMMIT_PROMPT)) == 4
+    assert len(asked(fake_llm, DAY_PROMPT)) == 1
+    assert all(r.body.get("max_tokens") or (r.body.get("options") or {}).get("num_predict") for r in asked(
+        fake_llm, COMMIT_PROMPT))  # fmt: skip
+
+    fake_llm.requests.clear()
+    again = digest_run(stack, str(repo.path), "--since", SINCE, "--until", UNTIL)
+
+    assert fake_llm.chat_requests() == [], "nothing new to summarise, the day's digest covers the same commits"
+    assert [d["markdown"] for d in again] == [markdown]
+
+    repo.commit("Handle negatives", {"parser.py": "def parse(text):\n    return -int(text)\n"},
+                at=WHEN + timedelta(hours=4))  # fmt: skip
+    fake_llm.requests.clear()
+    [updated] = digest_run(stack, str(repo.path), "--since", SINCE, "--until", UNTIL)
+    assert len(asked(fake_llm, COMMIT_PROMPT)) == 1 and len(asked(fake_llm, DAY_PROMPT)) == 1
+    assert updated["commits"] == 5
+
+
+def test_a_model_failure_mid_run_resumes_without_summarising_a_commit_twice(
+    stack: Stack, repo: Repo, fake_llm: FakeLLM, database_url: str
+) -> None:
+    fake_llm.fail_after = 2
+    window = Window.parse(SINCE, UNTIL)
+    commits = [commit.to_json() for commit in collect(repo.path, window).commits]
+    payload = {"repository": "parser", "since": SINCE, "until": UNTIL, "commits": commits}
+    with OrchestratorClient(Endpoint(stack.orchestrator, "test"), stack.api_key) as client:
+        job = client.submit_digest(payload, workspace="default")["jobs"][0]
+
+        def summaries() -> int:
+            with psycopg.connect(database_url) as conn:
+                return int(conn.execute("SELECT count(*) FROM digest_commit_summaries").fetchone()[0])  # type: ignore[index]
+
+        deadline = time.monotonic() + 30
+        while not (summaries() == 2 and len(asked(fake_llm, COMMIT_PROMPT)) > 3):
+            assert time.monotonic() < deadline, "the first attempt did not fail midway"
+            time.sleep(0.1)
+        answered_first = {str(r.body["messages"][1]["content"]) for r in asked(fake_llm, COMMIT_PROMPT)[:2]}
+        fake_llm.fail_after = None
+        list(client.follow_job(job["id"]))
+        final = client.job(job["id"])
+
+    assert final["status"] == "completed", final["error"]
+    assert final["attempts"] == 2
+    assert summaries() == 4
+    later = [str(r.body["messages"][1]["content"]) for r in asked(fake_llm, COMMIT_PROMPT)[4:]]
+    assert not answered_first & set(later), "a commit summarised in the first attempt was not sent again"
