@@ -23,6 +23,8 @@ class UserConfig:
     models: str | None = None
     endpoint: str | None = None
     api_key: str | None = None
+    digest_webhook: str | None = None
+    """Where `sparkctl digest --webhook` posts (a Slack-compatible incoming webhook URL)."""
 
 
 def default_config_path() -> Path:

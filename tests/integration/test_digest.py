@@ -7,18 +7,26 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
 from typer.testing import CliRunner
 
 from sparkctl.cli.app import app
 from sparkctl.client import Endpoint, OrchestratorClient
 from sparkctl.digest.collect import Window, collect
 from sparkctl.digest.compose import COMMIT_PROMPT, DAY_PROMPT
+from sparkctl.local.process import free_port
 from sparkctl.local.servers import EmbeddedServer
+from support.asgi import serving
 from support.fake_llm import FakeLLM, RecordedRequest
 from support.git_repos import WHEN, Repo
 from support.stack import Stack, services
@@ -130,3 +138,48 @@ def test_a_model_failure_mid_run_resumes_without_summarising_a_commit_twice(
     assert summaries() == 4
     later = [str(r.body["messages"][1]["content"]) for r in asked(fake_llm, COMMIT_PROMPT)[4:]]
     assert not answered_first & set(later), "a commit summarised in the first attempt was not sent again"
+
+
+@dataclass
+class SlackDouble:
+    """An incoming webhook: answers `failures` with 503 first (or 400 for ever when `refuse`), records the rest."""
+
+    failures: int = 0
+    refuse: bool = False
+    received: list[dict[str, Any]] = field(default_factory=list)
+
+    def app(self) -> Starlette:
+        async def hook(request: Request) -> Response:
+            if self.refuse:
+                return PlainTextResponse("invalid_payload", status_code=400)
+            if self.failures > 0:
+                self.failures -= 1
+                return PlainTextResponse("try later", status_code=503)
+            self.received.append(await request.json())
+            return PlainTextResponse("ok")
+
+        return Starlette(routes=[Route("/services/T0/B0/secret", hook, methods=["POST"])])
+
+
+def test_digests_go_to_markdown_files_and_a_webhook_that_fails_twice_and_a_refusal_is_reported(
+    stack: Stack, repo: Repo, tmp_path: Path
+) -> None:
+    digest_run(stack, str(repo.path), "--since", SINCE, "--until", UNTIL)
+    slack = SlackDouble(failures=2)
+    with serving(slack.app(), free_port()) as url:
+        config = tmp_path / "config.toml"
+        config.write_text(f'digest_webhook = "{url}/services/T0/B0/secret"\n')
+        env = {"SPARKCTL_ENDPOINT": stack.orchestrator, "SPARKCTL_API_KEY": stack.api_key}
+        args = ["--config", str(config), "digest", "show", "--to-dir", str(tmp_path / "out"), "--webhook"]
+        shown = runner.invoke(app, args, env=env)
+        slack.refuse = True
+        refused = runner.invoke(app, ["--config", str(config), "digest", "show", "--webhook"], env=env)
+
+    assert shown.exit_code == 0, shown.output
+    written = (tmp_path / "out" / "parser" / "2026-11-26.md").read_text()
+    assert written.startswith("# parser — 2026-11-26")
+    assert [post["text"].splitlines()[0] for post in slack.received] == ["*parser — 2026-11-26*"]
+    assert refused.exit_code == 1
+    assert "refused the digest of parser 2026-11-26: HTTP 400" in refused.output
+    assert "secret" not in refused.output, "a webhook's path is its secret"
+    assert "sparkctl digest show" in refused.output

@@ -12,7 +12,7 @@ import typer
 from sparkctl.cli.context import AppContext, OutputFormat, app_context
 from sparkctl.cli.options import ApiKey, Endpoint, Workspace, sub_app
 from sparkctl.cli.render import escape, print_json, stderr, stdout
-from sparkctl.errors import SparkctlError
+from sparkctl.errors import ConfigError, SparkctlError
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -24,6 +24,14 @@ app = sub_app("The daily digest of git commits, summarised by the stack's model.
 
 BATCH_COMMITS = 200
 """Commits per request: a day of a busy monorepo goes in several."""
+
+ToDir = Annotated[
+    Path | None,
+    typer.Option("--to-dir", metavar="DIR", file_okay=False, help="Also write each digest to DIR/REPO/DAY.md."),
+]
+ToWebhook = Annotated[
+    bool, typer.Option("--webhook", help="Also post each digest to the config file's digest_webhook (Slack JSON).")
+]
 
 
 @app.command()
@@ -45,6 +53,8 @@ def run(
         str | None, typer.Option("--model", metavar="NAME", help="Model name or role (default: the extract model).")
     ] = None,
     workspace: Workspace = "default",
+    to_dir: ToDir = None,
+    webhook: ToWebhook = False,
     endpoint: Endpoint = None,
     api_key: ApiKey = None,
 ) -> None:
@@ -71,6 +81,7 @@ def run(
             if window.since.date() <= _day(digest) <= window.until.date()
         ]
     _render(state, shown)
+    _publish(state, shown, to_dir, webhook)
     failed = [job for job in finals if job["status"] == "failed"]
     if failed:
         raise SparkctlError(
@@ -85,6 +96,8 @@ def show(
     repo: Annotated[str | None, typer.Option("--repo", metavar="NAME", help="Only this repository.")] = None,
     day: Annotated[str | None, typer.Option("--day", metavar="YYYY-MM-DD", help="Only this day.")] = None,
     workspace: Workspace = "default",
+    to_dir: ToDir = None,
+    webhook: ToWebhook = False,
     endpoint: Endpoint = None,
     api_key: ApiKey = None,
 ) -> None:
@@ -96,6 +109,28 @@ def show(
         stderr().print("No digest matches; `sparkctl digest run REPO` makes them.")
         return
     _render(state, found)
+    _publish(state, found, to_dir, webhook)
+
+
+def _publish(state: AppContext, found: list[dict[str, Any]], to_dir: Path | None, webhook: bool) -> None:
+    """Deliver the digests where asked; each publisher says what it did (on stderr)."""
+    from sparkctl.digest.publish import MarkdownFiles, Publisher, Webhook
+
+    publishers: list[Publisher] = []
+    if to_dir is not None:
+        publishers.append(MarkdownFiles(to_dir))
+    if webhook:
+        url = state.config.digest_webhook
+        if not url:
+            raise ConfigError(
+                "--webhook posts to the config file's digest_webhook, which is not set",
+                hint='Add digest_webhook = "https://hooks.slack.com/services/…" to ~/.config/sparkctl/config.toml.',
+            )
+        publishers.append(Webhook(url))
+    for publisher in publishers:
+        done = publisher.publish(found)
+        if not state.json:
+            stderr().print(done, highlight=False)
 
 
 def _collected(repo: str, window: Window, selection: Selection, console: Console, state: AppContext) -> Collected:
