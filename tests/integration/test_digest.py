@@ -29,7 +29,7 @@ from sparkctl.local.servers import EmbeddedServer
 from support.asgi import serving
 from support.fake_llm import FakeLLM, RecordedRequest
 from support.git_repos import WHEN, Repo
-from support.stack import Stack, services
+from support.stack import Stack, WorkerThread, services
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 runner = CliRunner()
@@ -183,3 +183,49 @@ def test_digests_go_to_markdown_files_and_a_webhook_that_fails_twice_and_a_refus
     assert "refused the digest of parser 2026-11-26: HTTP 400" in refused.output
     assert "secret" not in refused.output, "a webhook's path is its secret"
     assert "sparkctl digest show" in refused.output
+
+
+def test_a_digest_job_survives_a_worker_killed_mid_run(
+    database_url: str,
+    nats_url: str,
+    redis_server: EmbeddedServer,
+    fake_llm: FakeLLM,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SPARKCTL_LLM_URL", fake_llm.url)
+    busy = Repo(tmp_path / "busy")
+    for index in range(12):
+        busy.commit(f"Change {index}", {f"module_{index}.py": f"VALUE = {index}\n"}, at=WHEN + timedelta(minutes=index))
+    commits = [commit.to_json() for commit in collect(busy.path, Window.parse(SINCE, UNTIL)).commits]
+    fake_llm.latency = 0.2
+
+    def stored() -> set[str]:
+        with psycopg.connect(database_url) as conn:
+            return {row[0] for row in conn.execute("SELECT sha FROM digest_commit_summaries").fetchall()}
+
+    with services(database_url, nats_url, redis_server.url, fake_llm.url, tmp_path / "stack", worker=False) as stack:
+        settings = stack.worker_settings(ack_wait=2.0, retry_backoff=(0.5,))
+        doomed = WorkerThread(settings).__enter__()
+        with OrchestratorClient(Endpoint(stack.orchestrator, "test"), stack.api_key) as client:
+            payload = {"repository": "busy", "since": SINCE, "until": UNTIL, "commits": commits}
+            job = client.submit_digest(payload, workspace="default")["jobs"][0]
+            deadline = time.monotonic() + 60
+            while len(stored()) < 3:
+                assert time.monotonic() < deadline, "no summary was stored"
+                time.sleep(0.05)
+            doomed.kill()
+            before = stored()
+            sent_before = len(asked(fake_llm, COMMIT_PROMPT))
+            with WorkerThread(settings):
+                deadline = time.monotonic() + 120
+                while (final := client.job(job["id"]))["status"] not in ("completed", "failed"):
+                    assert time.monotonic() < deadline, final
+                    time.sleep(0.1)
+
+    assert final["status"] == "completed", final["error"]
+    assert final["attempts"] == 2 and final["files_done"] == 12
+    assert len(stored()) == 12
+    again = {str(r.body["messages"][1]["content"]) for r in asked(fake_llm, COMMIT_PROMPT)[sent_before:]}
+    finished = {commit["message"] for commit in commits if commit["sha"] in before}
+    assert not any(f"Message:\n{message}\n" in text for message in finished for text in again)
