@@ -14,7 +14,9 @@ from typer.testing import CliRunner, Result
 
 from sparkctl.cli.app import app
 from sparkctl.client import Endpoint, OrchestratorClient
-from support.stack import Stack
+from sparkctl.local.servers import EmbeddedServer
+from support.fake_llm import FakeLLM
+from support.stack import Stack, WorkerThread, services
 
 pytestmark = pytest.mark.integration
 runner = CliRunner()
@@ -163,17 +165,24 @@ def test_files_are_sent_as_documents_one_job_each(graphrag_stack: Stack, tmp_pat
     assert all(job["chunks"] > 0 for job in jobs)
 
 
-def test_a_job_the_worker_refuses_exits_1_with_the_jobs_reason(graphrag_stack: Stack, tmp_path: Path) -> None:
-    """The worker accepts at most 2 000 files per archive: one more fails the job, not the upload."""
+def test_a_job_the_worker_refuses_exits_1_with_the_jobs_reason(
+    database_url: str, nats_url: str, redis_server: EmbeddedServer, fake_llm: FakeLLM, tmp_path: Path
+) -> None:
+    """A worker set to accept at most 2 000 files per archive: one more fails the job, not the upload, and the
+    reason names the setting to raise."""
     repo = write_tree(tmp_path / "huge", {f"pkg/m{index:04}.py": b"x = 1\n" for index in range(2001)})
 
-    result = sparkctl(graphrag_stack, "-o", "json", "ingest", str(repo), "-w", "cli-fail")
+    with (
+        services(database_url, nats_url, redis_server.url, fake_llm.url, tmp_path, worker=False) as stack,
+        WorkerThread(stack.worker_settings(max_files=2000)),
+    ):
+        result = sparkctl(stack, "-o", "json", "ingest", str(repo), "-w", "cli-fail")
 
     assert result.exit_code == 1
     [job] = json.loads(result.stdout)
     assert job["status"] == "failed"
     assert result.stderr.splitlines()[0] == f"Error: ingest of 'huge' failed: {job['error']}"
-    assert "more than 2000 files" in job["error"]
+    assert "more than 2000 files (the worker's SPARKCTL_MAX_FILES)" in job["error"]
     assert result.stderr.splitlines()[1].strip() == f"See sparkctl jobs show {job['id']}"
 
 

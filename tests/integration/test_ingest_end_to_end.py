@@ -11,15 +11,17 @@ import tarfile
 from pathlib import Path
 
 import httpx
+import networkx
 import psycopg
 import pytest
 
 from sparkctl.client import Endpoint, OrchestratorClient
+from sparkctl.local.servers import EmbeddedServer
 from sparkctl.services.common.jobs import PIECE_BYTES
 from sparkctl.services.worker.pipeline import SPOOL_BYTES
 from support.codebases import add_file, httpx_source_tarball, ingest
 from support.fake_llm import FakeLLM
-from support.stack import Stack
+from support.stack import Stack, WorkerThread, services
 
 pytestmark = pytest.mark.integration
 
@@ -120,3 +122,34 @@ def test_an_archive_larger_than_the_worker_keeps_in_memory_is_extracted_from_its
         ).fetchone()
     assert pieces == (-(-len(archive) // PIECE_BYTES),)
     assert indexed == (hashlib.sha256(client_source).hexdigest(),)
+
+
+def written_graph(data_dir: Path, workspace: str) -> tuple[set[str], set[frozenset[str]]]:
+    """The nodes and edges of a workspace's graph as LightRAG's NetworkX storage wrote them (what a restart loads)."""
+    graph = networkx.read_graphml(data_dir / "lightrag" / workspace / "graph_chunk_entity_relation.graphml")
+    return set(graph.nodes), {frozenset(edge) for edge in graph.edges}
+
+
+def test_a_job_stored_in_many_inserts_writes_the_same_graph_as_one_insert_and_records_every_file(
+    database_url: str, nats_url: str, redis_server: EmbeddedServer, fake_llm: FakeLLM, tmp_path: Path
+) -> None:
+    """LightRAG writes its graph when the worker commits, not per insert: a job cut into inserts of 5 files, the
+    graph committed after each, leaves on disk the graph a job of one insert leaves, and its files recorded."""
+    archive = httpx_source_tarball()
+    with services(database_url, nats_url, redis_server.url, fake_llm.url, tmp_path, worker=False) as stack:
+        with WorkerThread(stack.worker_settings(insert_files=5, graph_commit_seconds=0.001)):
+            batched = ingest(stack, archive, "batched")
+        with WorkerThread(stack.worker_settings()):
+            whole = ingest(stack, archive, "whole")
+            again = ingest(stack, archive, "batched")
+
+    assert batched["status"] == whole["status"] == "completed", (batched["error"], whole["error"])
+    nodes, edges = written_graph(tmp_path, "batched")
+    assert "httpx._client.Client" in nodes and len(edges) > 200
+    assert (nodes, edges) == written_graph(tmp_path, "whole")
+    assert (again["files_unchanged"], again["files_done"]) == (again["files_total"], 0)
+    with psycopg.connect(database_url) as conn:
+        recorded = conn.execute(
+            "SELECT workspace, count(*) FROM workspace_files WHERE workspace IN ('batched', 'whole') GROUP BY 1"
+        ).fetchall()
+    assert dict(recorded) == {"batched": batched["files_total"], "whole": whole["files_total"]}

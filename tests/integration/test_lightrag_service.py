@@ -532,3 +532,128 @@ async def test_a_workspace_indexed_with_another_embedder_is_refused_until_it_is_
         checked = await service.call("GET", "/documents/embedder", "re-embedded")
         assert checked.json() == {"workspace": "re-embedded", "embedder": "hash", "dimensions": 512}
         assert "httpx._client.Client" in entity_names(await query_data(service, "re-embedded", "httpx._client.Client"))
+
+
+def graph_file(data_dir: Path, workspace: str) -> Path:
+    return data_dir / workspace / "graph_chunk_entity_relation.graphml"
+
+
+async def graph_of(service: Service, workspace: str, label: str) -> tuple[set[str], set[tuple[str, str]]]:
+    """The node ids and edges of the graph around `label`, read from the graph storage (not the vectors)."""
+    response = await service.call("GET", "/graphs", workspace, params={"label": label, "max_depth": 2})
+    assert response.status_code == 200, response.text
+    graph = response.json()
+    return {node["id"] for node in graph["nodes"]}, {(edge["source"], edge["target"]) for edge in graph["edges"]}
+
+
+async def test_deferred_inserts_are_written_once_on_commit_and_the_graph_survives_a_restart(
+    service_database: str, fake_llm: FakeLLM, tmp_path: Path
+) -> None:
+    settings = settings_for(service_database, fake_llm.url, tmp_path)
+    second_file = {
+        "chunks": [{"content": "def build(): ...", "source_id": "build-chunk", "file_path": "httpx/_build.py"}],
+        "entities": [
+            {
+                "entity_name": "httpx._build.build",
+                "entity_type": "function",
+                "description": "Builds a Request.",
+                "source_id": "build-chunk",
+                "file_path": "httpx/_build.py",
+            }
+        ],
+        "relationships": [
+            {
+                "src_id": "httpx._build.build",
+                "tgt_id": "httpx._models.Request",
+                "description": "build calls Request.",
+                "keywords": "calls",
+                "source_id": "build-chunk",
+                "file_path": "httpx/_build.py",
+            }
+        ],
+    }
+    async with running_service(settings) as first:
+        for batch in (CODE_KG, second_file):
+            response = await first.call(
+                "POST", "/documents/custom_kg", "deferred", json=batch | {"defer_graph_write": True}
+            )
+            assert response.status_code == 200, response.text
+        written_before_commit = (
+            graph_file(tmp_path, "deferred").exists()
+            and "httpx._build.build" in graph_file(tmp_path, "deferred").read_text()
+        )
+        nodes, _ = await graph_of(first, "deferred", "httpx._models.Request")
+        assert "httpx._build.build" in nodes
+
+        committed = await first.call("POST", "/documents/commit_graph", "deferred")
+        again = await first.call("POST", "/documents/commit_graph", "deferred")
+
+    assert not written_before_commit
+    assert committed.json() == {"status": "success", "written": True}
+    assert again.json() == {"status": "success", "written": False}
+    async with running_service(settings) as restarted:
+        nodes, edges = await graph_of(restarted, "deferred", "httpx._models.Request")
+    assert {"httpx._client.Client", "httpx._models.Request", "httpx._build.build"} <= nodes
+    assert {frozenset(edge) for edge in edges} >= {
+        frozenset(("httpx._client.Client", "httpx._models.Request")),
+        frozenset(("httpx._build.build", "httpx._models.Request")),
+    }
+
+
+async def test_a_deferred_insert_nobody_commits_is_written_when_the_service_stops(
+    service_database: str, fake_llm: FakeLLM, tmp_path: Path
+) -> None:
+    settings = settings_for(service_database, fake_llm.url, tmp_path)
+    async with running_service(settings) as first:
+        response = await first.call(
+            "POST", "/documents/custom_kg", "stopped", json=CODE_KG | {"defer_graph_write": True}
+        )
+        assert response.status_code == 200, response.text
+
+    async with running_service(settings) as restarted:
+        nodes, edges = await graph_of(restarted, "stopped", "httpx._client.Client")
+    assert nodes == {"httpx._client.Client", "httpx._models.Request"}
+    assert {frozenset(edge) for edge in edges} == {frozenset(("httpx._client.Client", "httpx._models.Request"))}
+
+
+async def test_a_deferred_insert_is_written_by_the_timer_when_nobody_commits(
+    service_database: str, fake_llm: FakeLLM, tmp_path: Path
+) -> None:
+    settings = settings_for(service_database, fake_llm.url, tmp_path, graph_commit_delay=0.2)
+    async with running_service(settings) as service:
+        response = await service.call(
+            "POST", "/documents/custom_kg", "timer", json=CODE_KG | {"defer_graph_write": True}
+        )
+        assert response.status_code == 200, response.text
+        for _ in range(100):
+            if (
+                graph_file(tmp_path, "timer").exists()
+                and "httpx._client.Client" in graph_file(tmp_path, "timer").read_text()
+            ):
+                break
+            await asyncio.sleep(0.1)
+        committed = await service.call("POST", "/documents/commit_graph", "timer")
+    assert "httpx._client.Client" in graph_file(tmp_path, "timer").read_text()
+    assert committed.json() == {"status": "success", "written": False}
+
+
+async def test_a_deferred_deletion_is_written_on_commit(
+    service_database: str, fake_llm: FakeLLM, tmp_path: Path
+) -> None:
+    settings = settings_for(service_database, fake_llm.url, tmp_path)
+    async with running_service(settings) as first:
+        assert (await first.call("POST", "/documents/custom_kg", "undo", json=CODE_KG)).status_code == 200
+        deleted = await first.call(
+            "POST",
+            "/documents/delete_files",
+            "undo",
+            json={"file_paths": ["httpx/_client.py"], "defer_graph_write": True},
+        )
+        assert deleted.status_code == 200, deleted.text
+        assert "httpx._client.Client" in graph_file(tmp_path, "undo").read_text()
+        assert (await first.call("POST", "/documents/commit_graph", "undo")).json()["written"] is True
+
+    async with running_service(settings) as restarted:
+        nodes, _ = await graph_of(restarted, "undo", "httpx._models.Request")
+    assert nodes == {"httpx._models.Request"}
+    assert "httpx._client.Client" not in graph_file(tmp_path, "undo").read_text()

@@ -221,35 +221,51 @@ def test_concatenated_compressed_streams_read_as_one_tar() -> None:
         assert [path for path, _ in extract_archive(data).files] == ["a.py", "b.py"]
 
 
-def test_total_size_over_the_limit_is_refused() -> None:
+def test_total_size_over_the_limit_is_refused_naming_the_setting_to_raise() -> None:
     data = tarball([(f"f{i}.py", bytes(range(256)) * 400) for i in range(10)], "w")
     assert refusal(data, ArchiveLimits(max_total_bytes=500_000)) == (
-        "refused archive: more than 500000 bytes once decompressed"
+        "refused archive: more than 500000 bytes once decompressed (the worker's SPARKCTL_MAX_TOTAL_BYTES)"
     )
 
 
 def test_zip_declaring_more_than_the_total_limit_is_refused_before_reading() -> None:
     data = zipped([(f"f{i}.py", b"x = 1\n" * 20_000) for i in range(10)])
     assert refusal(data, ArchiveLimits(max_total_bytes=1_000_000)) == (
-        "refused archive: more than 1000000 bytes once decompressed"
+        "refused archive: more than 1000000 bytes once decompressed (the worker's SPARKCTL_MAX_TOTAL_BYTES)"
     )
 
 
-def test_ten_thousand_tiny_files_are_refused_over_the_file_limit_and_accepted_under_a_raised_one() -> None:
-    many = tarball([(f"pkg/m{i}.py", b"x = 1\n") for i in range(10_000)])
-    assert refusal(many) == "refused archive: more than 2000 files"
-    assert len(extract_archive(many, limits=ArchiveLimits(max_files=10_000)).files) == 10_000
+def test_a_monorepo_of_three_thousand_files_is_accepted_with_the_defaults() -> None:
+    many = tarball([(f"pkg/m{i}.py", b"x = 1\n") for i in range(3000)])
+    assert len(extract_archive(many).files) == 3000
+
+
+def test_the_defaults_hold_a_hundred_thousand_files_and_gigabytes() -> None:
+    defaults = ArchiveLimits()
+    assert defaults.max_files >= 100_000
+    assert defaults.max_total_bytes >= 4 * 1024 * MiB
+    assert defaults.max_ratio == 100
+
+
+def test_one_file_over_the_file_limit_is_refused_naming_the_setting_to_raise() -> None:
+    many = tarball([(f"pkg/m{i}.py", b"x = 1\n") for i in range(3001)])
+    with pytest.raises(ArchiveError) as caught:
+        extract_archive(many, limits=ArchiveLimits(max_files=3000))
+    assert caught.value.message == "refused archive: more than 3000 files (the worker's SPARKCTL_MAX_FILES)"
+    assert "SPARKCTL_MAX_FILES" in (caught.value.hint or "")
 
 
 def test_zip_with_too_many_files_is_refused_from_its_directory() -> None:
     assert refusal(zipped([(f"m{i}.py", b"x = 1\n") for i in range(11)]), ArchiveLimits(max_files=10)) == (
-        "refused archive: more than 10 files"
+        "refused archive: more than 10 files (the worker's SPARKCTL_MAX_FILES)"
     )
 
 
 def test_files_in_skipped_folders_still_count_towards_the_file_limit() -> None:
     data = tarball([(f"node_modules/m{i}.js", b"x\n") for i in range(11)])
-    assert refusal(data, ArchiveLimits(max_files=10)) == "refused archive: more than 10 files"
+    assert refusal(data, ArchiveLimits(max_files=10)) == (
+        "refused archive: more than 10 files (the worker's SPARKCTL_MAX_FILES)"
+    )
 
 
 def test_corrupt_gzip_is_refused() -> None:
@@ -381,3 +397,23 @@ def test_unknown_format_is_refused_naming_what_it_looks_like(data: bytes, messag
 def test_limits_must_be_positive() -> None:
     with pytest.raises(ValueError, match="must be positive"):
         ArchiveLimits(max_files=0)
+
+
+def test_the_settings_a_refusal_names_are_the_workers_environment_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    from sparkctl.services.worker.settings import WorkerSettings
+
+    monkeypatch.setenv("SPARKCTL_MAX_FILES", "3000")
+    monkeypatch.setenv("SPARKCTL_MAX_TOTAL_BYTES", "500000")
+    settings = WorkerSettings(database_url="postgresql://u@127.0.0.1/db")
+    assert (settings.max_files, settings.max_total_bytes) == (3000, 500_000)
+
+
+def test_the_workers_defaults_are_the_archive_defaults() -> None:
+    from sparkctl.services.worker.settings import WorkerSettings
+
+    settings = WorkerSettings(database_url="postgresql://u@127.0.0.1/db")
+    assert (settings.max_files, settings.max_file_bytes, settings.max_total_bytes) == (
+        ArchiveLimits().max_files,
+        ArchiveLimits().max_file_bytes,
+        ArchiveLimits().max_total_bytes,
+    )

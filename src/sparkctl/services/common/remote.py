@@ -92,8 +92,16 @@ class LightragClient(ServiceClient):
     def __init__(self, http: httpx.AsyncClient, url: str, key: SecretStr | None = None) -> None:
         super().__init__(http, "LightRAG", url, key)
 
-    async def insert_custom_kg(self, workspace: str, kg: dict[str, Any]) -> dict[str, Any]:
-        return dict(await self.post("/documents/custom_kg", kg, {WORKSPACE_HEADER: workspace}))
+    async def insert_custom_kg(
+        self, workspace: str, kg: dict[str, Any], *, defer_graph_write: bool = False
+    ) -> dict[str, Any]:
+        """`defer_graph_write`: the graph file is written by `commit_graph`, not by this insert."""
+        payload = kg | ({"defer_graph_write": True} if defer_graph_write else {})
+        return dict(await self.post("/documents/custom_kg", payload, {WORKSPACE_HEADER: workspace}))
+
+    async def commit_graph(self, workspace: str) -> dict[str, Any]:
+        """Write the graph changes deferred inserts and deletions left in memory."""
+        return dict(await self.post("/documents/commit_graph", {}, {WORKSPACE_HEADER: workspace}))
 
     async def insert_text(self, workspace: str, text: str, file_source: str) -> dict[str, Any]:
         payload = {"text": text, "file_source": file_source}
@@ -107,9 +115,12 @@ class LightragClient(ServiceClient):
         """Everything the workspace holds, so that it is indexed anew."""
         return dict(await self.send("DELETE", "/documents", None, {WORKSPACE_HEADER: workspace}))
 
-    async def delete_files(self, workspace: str, paths: Sequence[str]) -> dict[str, Any]:
+    async def delete_files(
+        self, workspace: str, paths: Sequence[str], *, defer_graph_write: bool = False
+    ) -> dict[str, Any]:
         if not paths:
             return {}
-        return dict(
-            await self.post("/documents/delete_files", {"file_paths": list(paths)}, {WORKSPACE_HEADER: workspace})
+        payload: dict[str, Any] = {"file_paths": list(paths)} | (
+            {"defer_graph_write": True} if defer_graph_write else {}
         )
+        return dict(await self.post("/documents/delete_files", payload, {WORKSPACE_HEADER: workspace}))

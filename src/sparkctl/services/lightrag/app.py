@@ -54,6 +54,7 @@ def create_app(settings: LightragSettings) -> FastAPI:
         finally:
             await registry.close()
             await http.aclose()
+            models.close()
 
     app = FastAPI(title="sparkctl LightRAG", lifespan=lifespan)
     app.state.settings = settings

@@ -5,6 +5,7 @@ Inserts are synchronous: they answer once the text is indexed, so the worker can
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -27,6 +28,7 @@ from sparkctl.services.lightrag.dependencies import (
     get_writable_workspace,
 )
 from sparkctl.services.lightrag.engine import Workspace
+from sparkctl.services.lightrag.graph_storage import commit_graph, deferred_graph_writes
 from sparkctl.services.lightrag.prose import DocumentState, InsertResponse, insert_prose
 from sparkctl.services.lightrag.settings import LightragSettings
 from sparkctl.services.lightrag.sources import from_stored, to_stored
@@ -89,6 +91,12 @@ class KgRelationship(BaseModel):
     file_path: str | None = None
 
 
+DEFER = (
+    "leave the graph file unwritten until POST /documents/commit_graph (networkx: one write per ingest job "
+    "instead of one per request)"
+)
+
+
 class CustomKgRequest(BaseModel):
     """LightRAG's custom-KG dict (the keys `ainsert_custom_kg` reads), with an optional document id."""
 
@@ -96,6 +104,7 @@ class CustomKgRequest(BaseModel):
     entities: list[KgEntity] = []
     relationships: list[KgRelationship] = []
     full_doc_id: str | None = None
+    defer_graph_write: bool = Field(default=False, description=DEFER)
 
     def for_lightrag(self) -> dict[str, list[dict[str, Any]]]:
         """The dict with every file path in its stored form (an absent one keeps LightRAG's default)."""
@@ -131,6 +140,12 @@ class DeleteDocResponse(BaseModel):
 
 class DeleteFilesRequest(BaseModel):
     file_paths: list[str] = Field(min_length=1)
+    defer_graph_write: bool = Field(default=False, description=DEFER)
+
+
+class GraphCommitted(BaseModel):
+    status: Literal["success"] = "success"
+    written: bool = Field(description="whether deferred changes were written (false: there were none)")
 
 
 class DocumentsResponse(BaseModel):
@@ -176,7 +191,8 @@ async def insert_custom_kg(
     body: CustomKgRequest, workspace: Workspace = Depends(get_writable_workspace)
 ) -> CustomKgResponse:
     """Code goes in this way: its entities and relationships are given, no LLM is asked."""
-    await workspace.rag.ainsert_custom_kg(body.for_lightrag(), full_doc_id=body.full_doc_id)
+    with deferred_graph_writes() if body.defer_graph_write else contextlib.nullcontext():
+        await workspace.rag.ainsert_custom_kg(body.for_lightrag(), full_doc_id=body.full_doc_id)
     return CustomKgResponse(chunks=len(body.chunks), entities=len(body.entities), relationships=len(body.relationships))
 
 
@@ -247,4 +263,11 @@ async def clear_documents(request: Request, workspace: Workspace = Depends(get_a
 @router.post("/delete_files", response_model=FilesDeleted)
 async def delete_file_data(body: DeleteFilesRequest, workspace: Workspace = Depends(get_workspace)) -> FilesDeleted:
     """Chunks, entities and relationships whose only sources are these files (the worker's re-ingest)."""
-    return await delete_files(workspace, body.file_paths)
+    with deferred_graph_writes() if body.defer_graph_write else contextlib.nullcontext():
+        return await delete_files(workspace, body.file_paths)
+
+
+@router.post("/commit_graph", response_model=GraphCommitted)
+async def commit_deferred_graph(workspace: Workspace = Depends(get_workspace)) -> GraphCommitted:
+    """Write what deferred inserts and deletions changed in the graph; the worker asks before it records files."""
+    return GraphCommitted(written=await commit_graph(workspace.rag.chunk_entity_relation_graph))

@@ -2,16 +2,19 @@
 
 Every workspace gets its own `LightRAG(workspace=...)`: PostgreSQL keeps KV data, vectors and
 document status in shared tables keyed by that workspace, Neo4j labels the workspace's nodes with
-it, and NetworkX keeps one GraphML file per workspace under data_dir. Nothing of LightRAG is patched.
+it, and NetworkX keeps one GraphML file per workspace under data_dir. Nothing of LightRAG is patched; the
+NetworkX storage is a subclass registered under its own name (graph_storage.py), which can defer its writes.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import multiprocessing
 import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -26,11 +29,12 @@ from sparkctl.services.common.embedding import hash_embed
 from sparkctl.services.common.llm import ChatModel, LlmClient, LlmError, LlmRefused, LlmWrongEmbeddings
 from sparkctl.services.common.metrics import ModelCalls
 from sparkctl.services.lightrag.backends import parse_database_url
+from sparkctl.services.lightrag.graph_storage import BulkNetworkXStorage, register_graph_storage
 from sparkctl.services.lightrag.settings import LightragSettings
 
 logger = logging.getLogger(__name__)
 
-GRAPH_STORAGES = {"networkx": "NetworkXStorage", "neo4j": "Neo4JStorage"}
+GRAPH_STORAGES = {"networkx": BulkNetworkXStorage.__name__, "neo4j": "Neo4JStorage"}
 WORKSPACE_OVERRIDES = ("POSTGRES_WORKSPACE", "NEO4J_WORKSPACE", "WORKSPACE")
 
 
@@ -118,6 +122,18 @@ class Models:
     """None: the offline hash embedder."""
     tokenizer: Tokenizer
     context_learned: bool = False
+    hash_pool: Executor | None = None
+    """Where the hash embedder runs: a process of its own, so that indexing uses a second core."""
+
+    async def hash_vectors(self, texts: list[str]) -> np.ndarray:
+        """The hash embedder's vectors, computed in `hash_pool` (here when there is none)."""
+        if self.hash_pool is None:
+            return hash_embed(texts, self.dimensions)
+        return await asyncio.get_running_loop().run_in_executor(self.hash_pool, hash_embed, texts, self.dimensions)
+
+    def close(self) -> None:
+        if self.hash_pool is not None:
+            self.hash_pool.shutdown(wait=True, cancel_futures=True)
 
     async def learn_context(self) -> None:
         """Ask the extract model's server, once, for the context it runs the model with."""
@@ -153,6 +169,9 @@ class Models:
             llm=LlmClient(settings.llm_url, http, api_key=api_key, calls=calls),
             embedder=None if use_hash else LlmClient(settings.embedding_url, http, api_key=api_key, calls=calls),
             tokenizer=OfflineTokenizer(),
+            hash_pool=ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+            if use_hash
+            else None,
         )
 
 
@@ -307,7 +326,7 @@ def embedding_function(models: Models, failures: ModelFailures) -> EmbeddingFunc
 
     async def embed(texts: list[str]) -> np.ndarray:
         if models.embedder is None:
-            return hash_embed(list(texts), models.dimensions)
+            return await models.hash_vectors(list(texts))
         try:
             await check.ensure()
             vectors = await models.embedder.embed(models.embed_name, texts)
@@ -345,6 +364,7 @@ async def open_workspace(name: str, settings: LightragSettings, models: Models) 
     """A LightRAG instance for `name` with its storages initialised (apply_lightrag_environment first)."""
     failures = ModelFailures()
     await models.learn_context()
+    register_graph_storage()
     rag = LightRAG(
         working_dir=str(settings.data_dir),
         workspace=name,
@@ -361,6 +381,8 @@ async def open_workspace(name: str, settings: LightragSettings, models: Models) 
         tokenizer=models.tokenizer,
         **context_limits(models.extract.context),  # type: ignore[arg-type]
     )
+    if isinstance(rag.chunk_entity_relation_graph, BulkNetworkXStorage):
+        rag.chunk_entity_relation_graph.commit_delay = settings.graph_commit_delay
     try:
         await rag.initialize_storages()
     except BaseException:

@@ -42,6 +42,12 @@ class LightragSettings(ServiceSettings, LlmSettings):
     db_max_connections: int = Field(default=16, ge=2, description="LightRAG's PostgreSQL pool, shared by workspaces")
     max_body_bytes: int = Field(default=256 * 1024 * 1024, ge=1024, description="largest request body accepted")
     insert_timeout: float = Field(default=3600.0, gt=0, description="seconds a text insert may take to index")
+    graph_commit_delay: float = Field(
+        default=600.0,
+        gt=0,
+        description="networkx: seconds after a deferred insert (a worker's batch) before the graph file is written "
+        "if its writer has not asked for it by then",
+    )
 
     @field_validator("database_url")
     @classmethod

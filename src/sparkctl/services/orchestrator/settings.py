@@ -22,7 +22,11 @@ class OrchestratorSettings(ServiceSettings, LlmSettings):
     )
     api_keys_file: Path | None = Field(default=None, description="the same entries, one per line (a mounted secret)")
     cors_origins: tuple[str, ...] = ()
-    max_upload_bytes: int = Field(default=256 * 1024 * 1024, description="largest archive or document accepted")
+    max_upload_bytes: int = Field(
+        default=2 * 1024 * 1024 * 1024,
+        description="largest archive or document accepted (a packed Linux kernel: 250 MB); uploads stream to "
+        "PostgreSQL in pieces, never held whole",
+    )
     max_chat_bytes: int = Field(default=16 * 1024 * 1024, ge=1024, description="largest chat request accepted")
     readiness_timeout: float = 1.0
     model_urls: dict[str, Url] = Field(

@@ -2,11 +2,14 @@
 
 Every step can be repeated safely, which is what makes a redelivered job finish without duplicates:
 - a file recorded in the workspace's file index with the same sha256 is not indexed again;
-- a file is recorded only after its chunks, entities and relationships are stored;
+- a file is recorded only after its chunks, entities and relationships are stored: LightRAG writes its graph
+  once per `graph_commit_seconds` and at the end of a job (`commit_graph`), not once per insert, and files are
+  recorded after that write;
 - chunk ids are derived from path and content, so storing the same file twice overwrites, never adds.
 
 Code is linked across the whole repository (a call resolves to a function in an unchanged file too),
-so every file is parsed; only new and changed files are sent to LightRAG.
+so every file is parsed when one changed; only new and changed files are sent to LightRAG. When nothing
+changed, nothing is parsed.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import tempfile
+import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -41,6 +45,15 @@ SPOOL_BYTES = 8 * 1024 * 1024
 
 RETRIED_REASON = "extraction failed"
 """Files skipped for this reason are not recorded as indexed: the next ingest tries them again."""
+
+
+@dataclass
+class _Uncommitted:
+    """What was sent to LightRAG since its graph was last written: files to record and files to forget."""
+
+    since: float
+    stored: dict[str, str] = field(default_factory=dict)
+    forgotten: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -102,25 +115,28 @@ class IngestPipeline:
             upload.seek(0)
             if job.kind == "codebase":
                 extracted = extract_archive(upload, limits=self.limits)
-                members = list(extracted.files)
+                members = extracted.files
                 progress.skipped.extend(extracted.skipped)
             else:
                 members = [(document.name, upload.read())]
         await self._index(job, members, progress)
 
     async def _index(self, job: jobs.Job, members: list[tuple[str, bytes]], progress: Progress) -> None:
+        """Index the members; their contents are let go (the list emptied) once parsed."""
         await self._check_embedder(job.workspace)
         digests = {path: hashlib.sha256(data).hexdigest() for path, data in members}
         async with self.pool.connection() as conn:
             previous = await file_index.indexed_files(conn, job.workspace, job.source)
-        changed = [(path, data) for path, data in members if previous.get(path) != digests[path]]
+        changed_paths = {path for path, _ in members if previous.get(path) != digests[path]}
         vanished = sorted(set(previous) - set(digests)) if job.kind == "codebase" else []
         progress.files_total = len(members) + len(progress.skipped)
-        progress.files_unchanged = len(members) - len(changed)
+        progress.files_unchanged = len(members) - len(changed_paths)
         await self._save(job, progress, status="indexing")
+        if not changed_paths and not vanished:
+            return
 
         parsed = await self._parse(members)
-        changed_paths = {path for path, _ in changed}
+        members.clear()
         for item in parsed:
             if (item.skipped or item.error) and item.path in changed_paths:
                 progress.skipped.append((item.path, item.skipped or f"error: {item.error}"))
@@ -128,26 +144,31 @@ class IngestPipeline:
         to_index = [item for item in linked if item.path in changed_paths]
         replaced = sorted(path for path in changed_paths if path in previous)
 
-        await self.lightrag.delete_files(job.workspace, [*replaced, *vanished])
-        async with self.pool.connection() as conn:
-            await file_index.forget_files(conn, job.workspace, job.source, vanished)
+        await self.lightrag.delete_files(job.workspace, [*replaced, *vanished], defer_graph_write=True)
         progress.files_deleted = len(vanished)
 
+        pending = _Uncommitted(forgotten=vanished, since=time.monotonic())
         for batch in _batches(to_index, self.settings.insert_files):
             await self._store(job, batch, progress)
             retried = {path for path, reason in progress.skipped if reason.startswith(RETRIED_REASON)}
-            stored = {item.path: digests[item.path] for item in batch if item.path not in retried}
-            async with self.pool.connection() as conn:
-                await file_index.record_files(conn, job.workspace, job.source, stored, job.id)
+            pending.stored |= {item.path: digests[item.path] for item in batch if item.path not in retried}
             progress.files_done += len(batch)
+            if time.monotonic() - pending.since >= self.settings.graph_commit_seconds:
+                pending = await self._commit(job, pending)
             await self._save(job, progress)
         settled = {path for path, reason in progress.skipped if not reason.startswith(RETRIED_REASON)}
-        skipped_changed = settled & changed_paths
-        async with self.pool.connection() as conn:
-            await file_index.record_files(
-                conn, job.workspace, job.source, {path: digests[path] for path in skipped_changed}, job.id
-            )
+        pending.stored |= {path: digests[path] for path in settled & changed_paths}
+        await self._commit(job, pending)
         await self._save(job, progress)
+
+    async def _commit(self, job: jobs.Job, pending: _Uncommitted) -> _Uncommitted:
+        """Have LightRAG write the graph changes it deferred, then record what they hold: a file is recorded as
+        indexed (or forgotten) only once its graph is written."""
+        await self.lightrag.commit_graph(job.workspace)
+        async with self.pool.connection() as conn:
+            await file_index.forget_files(conn, job.workspace, job.source, pending.forgotten)
+            await file_index.record_files(conn, job.workspace, job.source, pending.stored, job.id)
+        return _Uncommitted(since=time.monotonic())
 
     async def _check_embedder(self, workspace: str) -> None:
         """Fail at once when another embedder indexed the workspace: unchanged files would never reach LightRAG
@@ -175,7 +196,7 @@ class IngestPipeline:
         if code:
             kg = custom_kg(code)
             if kg["chunks"] or kg["entities"]:
-                await self.lightrag.insert_custom_kg(job.workspace, kg)
+                await self.lightrag.insert_custom_kg(job.workspace, kg, defer_graph_write=True)
             progress.entities += len(kg["entities"])
             progress.relations += len(kg["relationships"])
             progress.chunks += len(kg["chunks"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field, model_validator
 
 from sparkctl.services.common.settings import ServiceSettings, Url
+from sparkctl.services.worker.archive import DEFAULT_LIMITS
 
 
 class WorkerSettings(ServiceSettings):
@@ -22,19 +23,31 @@ class WorkerSettings(ServiceSettings):
     ack_wait: float = Field(default=60.0, gt=0, description="seconds before an unacknowledged job is redelivered")
     max_deliver: int = Field(default=5, ge=1, description="deliveries before a job is given up")
     retry_backoff: tuple[float, ...] = Field(default=(5.0, 15.0, 60.0, 300.0), description="delays between retries")
-    max_files: int = 2000
-    max_file_bytes: int = 1024 * 1024
-    max_total_bytes: int = 256 * 1024 * 1024
-    batch_files: int = Field(default=200, ge=1, description="files sent to the preprocessor per request")
-    insert_files: int = Field(
-        default=500,
+    max_files: int = Field(
+        default=DEFAULT_LIMITS.max_files,
         ge=1,
-        description="code files stored in LightRAG per insert; each insert ends with a write of the whole graph "
-        "(a GraphML file in the local stack), so fewer, larger inserts index faster and report progress less often",
+        description="regular files an archive may hold (the Linux kernel: 90 000)",
+    )
+    max_file_bytes: int = Field(
+        default=DEFAULT_LIMITS.max_file_bytes, ge=1, description="larger files are skipped, not refused"
+    )
+    max_total_bytes: int = Field(
+        default=DEFAULT_LIMITS.max_total_bytes, ge=1, description="bytes an archive may hold once decompressed"
+    )
+    batch_files: int = Field(default=200, ge=1, description="files sent to the preprocessor per request")
+    insert_files: int = Field(default=500, ge=1, description="code files stored in LightRAG per insert")
+    graph_commit_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        description="how often LightRAG is asked to write its graph (a GraphML file of the whole graph in the local "
+        "stack) during a job, and the files it holds recorded as indexed; it is also asked at the end of each job",
     )
     request_timeout: float = 300.0
     metrics_port: int = Field(
-        default=0, ge=0, le=65535, description="Prometheus metrics on host:port, its only port (the chart: 9100); 0: none"
+        default=0,
+        ge=0,
+        le=65535,
+        description="Prometheus metrics on host:port, its only port (the chart: 9100); 0: none",
     )
 
     @model_validator(mode="after")
