@@ -25,6 +25,7 @@ from sparkctl.cli import (
 )
 from sparkctl.cli.context import AppContext, OutputFormat, app_context
 from sparkctl.cli.global_options import hoist_global_options
+from sparkctl.cli.help import SparkTyper
 from sparkctl.cli.render import print_json, render_error, render_unexpected
 from sparkctl.errors import SparkctlError
 
@@ -60,7 +61,7 @@ def _verbose(ctx: typer.Context) -> bool:
     return isinstance(ctx.obj, AppContext) and ctx.obj.verbose
 
 
-app = typer.Typer(
+app = SparkTyper(
     name="sparkctl",
     cls=_ErrorsAtTheEdge,
     help=(

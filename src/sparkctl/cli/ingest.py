@@ -40,7 +40,9 @@ class _Codebase:
 
 def ingest(
     ctx: typer.Context,
-    paths: Annotated[list[Path], typer.Argument(help="Directories (codebases) or files (PDF, Markdown, text, code).")],
+    paths: Annotated[
+        list[Path], typer.Argument(metavar="PATH", help="Directories (codebases) or files (PDF, Markdown, text, code).")
+    ],
     workspace: Workspace = "default",
     wait: Annotated[bool, typer.Option("--wait/--no-wait", help="Follow the job until it ends.")] = True,
     include: Annotated[

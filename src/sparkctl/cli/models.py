@@ -54,7 +54,9 @@ def _pull_states(state: AppContext, catalog: Catalog) -> dict[str, str] | None:
 @app.command()
 def pull(
     ctx: typer.Context,
-    names: Annotated[list[str] | None, typer.Argument(help="Models to pull, by name or role (default: all).")] = None,
+    names: Annotated[
+        list[str] | None, typer.Argument(metavar="MODEL", help="Models to pull, by name or role (default: all).")
+    ] = None,
     models_file: ModelsFile = None,
     dry_run: DryRun = False,
     yes: Yes = False,

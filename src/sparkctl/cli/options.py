@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from sparkctl.cli.help import SparkTyper
+
 DryRun = Annotated[bool, typer.Option("--dry-run", help="Print the plan and change nothing.")]
 Yes = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
 ModelsFile = Annotated[
@@ -33,6 +35,6 @@ ApiKey = Annotated[
 Workspace = Annotated[str, typer.Option("--workspace", "-w", metavar="NAME", help="Workspace (tenant) to use.")]
 
 
-def sub_app(help: str) -> typer.Typer:
+def sub_app(help: str) -> SparkTyper:
     """A Typer sub-app with sparkctl's conventions (plain, fast help; help when called bare)."""
-    return typer.Typer(help=help, no_args_is_help=True, rich_markup_mode=None, add_completion=False)
+    return SparkTyper(help=help, no_args_is_help=True, rich_markup_mode=None, add_completion=False)
