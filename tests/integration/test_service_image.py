@@ -190,3 +190,28 @@ def test_the_preprocessor_starts_and_parses_a_batch_in_two_processes(buildah: Bu
             (f"{module}.Shape.area", "method"),
             (f"{module}.scale", "function"),
         }
+
+
+COLLECT_CHECK = """
+import json, sys
+from pathlib import Path
+from sparkctl.digest.collect import Window, collect
+collected = collect(Path(sys.argv[1]), Window.parse("1d"))
+print(json.dumps({"repository": collected.repository, "subjects": [c.subject for c in collected.commits]}))
+"""
+
+
+def test_git_and_the_digest_collector_work_as_the_images_user(buildah: Buildah, container: str) -> None:
+    """What `digest schedule`'s CronJob runs: the git CLI, `sparkctl digest run`, and a collection through git."""
+    repository = "/tmp/digest-check/app"
+    commit = f"git -C {repository} -c user.name=Ada -c user.email=ada@example.org commit --quiet --allow-empty"
+    script = (
+        "git --version && sparkctl digest run --help"
+        f" && git init --quiet {repository} && {commit} -m 'Add x'"
+        f' && python -c "$1" {repository}'
+    )
+    output = buildah.run_offline(container, "sh", "-c", script, "sh", COLLECT_CHECK)
+    lines = output.splitlines()
+    assert lines[0].startswith("git version 2.")
+    assert "Usage: sparkctl digest run" in output and "--since" in output
+    assert json.loads(lines[-1]) == {"repository": "app", "subjects": ["Add x"]}
