@@ -201,6 +201,18 @@ class Kube:
         except KubeNotFound:
             return None
 
+    def objects(self, kind: str, namespace: str, labels: dict[str, str]) -> list[dict[str, Any]]:
+        """The namespace's objects of a kind in KINDS that carry all these labels, by name."""
+        group_version, plural, _ = kind_path(kind)
+        selector = ",".join(f"{key}={value}" for key, value in sorted(labels.items()))
+        listing = self._api.request(
+            "GET",
+            f"/{group_version}/namespaces/{namespace}/{plural}",
+            action=f"listing {plural} {selector} in {namespace}",
+            query={"labelSelector": selector},
+        )
+        return sorted(listing.get("items") or [], key=lambda item: item["metadata"]["name"])
+
     def node(self, name: str) -> dict[str, Any] | None:
         try:
             return self._api.request("GET", f"/api/v1/nodes/{name}", action=f"reading node {name}")

@@ -304,6 +304,7 @@ KINDS: dict[str, tuple[str, str, bool]] = {
     "RoleBinding": ("apis/rbac.authorization.k8s.io/v1", "rolebindings", True),
     "StorageClass": ("apis/storage.k8s.io/v1", "storageclasses", False),
     "Job": ("apis/batch/v1", "jobs", True),
+    "CronJob": ("apis/batch/v1", "cronjobs", True),
     "PersistentVolume": ("api/v1", "persistentvolumes", False),
     "Volume": ("apis/longhorn.io/v1beta2", "volumes", True),  # Longhorn's own record of a volume
     "Setting": ("apis/longhorn.io/v1beta2", "settings", True),  # Longhorn's settings, for its uninstall

@@ -1,4 +1,5 @@
-"""sparkctl digest: collect a window of git commits, have the stack summarise them, show the daily digests."""
+"""sparkctl digest: collect a window of git commits, have the stack summarise them, show the daily digests, and
+schedule the collection every day (a CronJob in the cluster, or a crontab line for the local stack)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from sparkctl.cli.context import AppContext, OutputFormat, app_context
-from sparkctl.cli.options import ApiKey, Endpoint, Workspace, sub_app
+from sparkctl.cli.options import ApiKey, DryRun, Endpoint, Workspace, Yes, sub_app
 from sparkctl.cli.render import escape, print_json, stderr, stdout
 from sparkctl.errors import ConfigError, SparkctlError
 
@@ -18,7 +19,10 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from sparkctl.client import OrchestratorClient
+    from sparkctl.cluster.steps import Step
     from sparkctl.digest.collect import Collected, Selection, Window
+    from sparkctl.digest.schedule import Schedule
+    from sparkctl.kube import Kube
 
 app = sub_app("The daily digest of git commits, summarised by the stack's model.")
 
@@ -110,6 +114,197 @@ def show(
         return
     _render(state, found)
     _publish(state, found, to_dir, webhook)
+
+
+@app.command()
+def schedule(
+    ctx: typer.Context,
+    repos: Annotated[
+        list[str] | None,
+        typer.Argument(help="Repository URLs the cluster clones (with --local: folders or URLs).", show_default=False),
+    ] = None,
+    at: Annotated[
+        str | None, typer.Option("--at", metavar="HH:MM", help="Time of day of the run, on a 24-hour clock.")
+    ] = None,
+    timezone: Annotated[
+        str | None,
+        typer.Option("--timezone", metavar="ZONE", help="IANA time zone of --at (default: the cluster's or cron's)."),
+    ] = None,
+    since: Annotated[
+        str, typer.Option("--since", metavar="DURATION", help="Window of each run, back from it (24h or more).")
+    ] = "24h",
+    name: Annotated[
+        str | None, typer.Option("--name", metavar="NAME", help="CronJob name (default: from the repositories).")
+    ] = None,
+    model: Annotated[
+        str | None, typer.Option("--model", metavar="NAME", help="Model name or role (default: the extract model).")
+    ] = None,
+    workspace: Workspace = "default",
+    local: Annotated[
+        bool, typer.Option("--local", help="Print the crontab line for the local stack instead; change nothing.")
+    ] = False,
+    list_: Annotated[bool, typer.Option("--list", help="List the digests scheduled in the cluster.")] = False,
+    remove: Annotated[
+        str | None, typer.Option("--remove", metavar="NAME", help="Remove this schedule from the cluster.")
+    ] = None,
+    dry_run: DryRun = False,
+    yes: Yes = False,
+) -> None:
+    """Run `digest run` every day: a CronJob in the cluster's GraphRAG namespace that clones the repositories and
+    runs the collector from the services image; with --local, the equivalent crontab line, printed.
+
+    The cluster is the target unless --local is given (scheduling is not guessed from a running local stack).
+    --dry-run shows the plan; with --output yaml, the CronJob's manifest."""
+    from sparkctl.digest.schedule import DailyAt, Schedule
+
+    state = app_context(ctx)
+    if list_ or remove:
+        given = [flag for flag, used in (("REPO", repos), ("--at", at), ("--local", local)) if used]
+        if given or (list_ and remove):
+            what = "--list" if list_ else "--remove"
+            raise ConfigError(f"{what} takes no {' or '.join(given) or '--remove'}", hint=f"Run {what} on its own.")
+        if list_:
+            _list_schedules(state)
+        else:
+            _unschedule(state, str(remove), dry_run=dry_run, yes=yes)
+        return
+    if at is None or not repos:
+        raise ConfigError(
+            "digest schedule needs --at and at least one repository",
+            hint="For example: sparkctl digest schedule --at 06:00 https://github.com/acme/api.git",
+        )
+    planned = Schedule(DailyAt.parse(at, timezone), tuple(repos), since, name, workspace, model)
+    for warning in planned.warnings():
+        stderr().print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
+    if local:
+        _print_crontab(state, planned)
+    else:
+        _schedule_in_cluster(state, planned, dry_run=dry_run)
+
+
+def _print_crontab(state: AppContext, planned: Schedule) -> None:
+    from sparkctl.digest.schedule import crontab_lines, sparkctl_program
+    from sparkctl.paths import state_dir
+
+    here = planned.on_this_machine()
+    log = state_dir() / "logs" / f"{here.cronjob_name}.log"
+    lines = crontab_lines(here, sparkctl_program(), log)
+    if state.json:
+        print_json({"crontab": lines, "log": str(log)})
+        return
+    log.parent.mkdir(parents=True, exist_ok=True)
+    typer.echo("\n".join(lines))
+    console = stderr()
+    console.print(f"Add it with `crontab -e` (nothing was changed); each run appends to {escape(str(log))}.")
+    if planned.at.timezone:
+        console.print(
+            "CRON_TZ applies to every line after it; cronie honours it, a cron that does not (see `man 5 crontab`) "
+            "runs the line in the system's time zone.",
+            highlight=False,
+        )
+
+
+def _open_cluster(state: AppContext) -> Kube:
+    from sparkctl.cluster.kubeconfig import open_cluster
+
+    try:
+        return open_cluster(state.host_spec or state.config.host, state.kubeconfig)
+    except ConfigError as error:
+        error.hint = f"{error.hint} For the local stack, --local prints a crontab line instead.".strip()
+        raise
+
+
+def _schedule_in_cluster(state: AppContext, planned: Schedule, *, dry_run: bool) -> None:
+    from sparkctl.digest.schedule import cronjob
+    from sparkctl.digest.schedule_plan import schedule_steps
+
+    if state.output is OutputFormat.yaml:
+        from sparkctl.deploy.releases import manifests_yaml
+
+        if not dry_run:
+            raise ConfigError("--output yaml prints the manifest of a dry run", hint="Add --dry-run.")
+        typer.echo(manifests_yaml([cronjob(planned)]), nl=False)
+        return
+    steps = schedule_steps(planned)
+    when = str(planned.at)
+    _run_plan(
+        state,
+        "digest schedule",
+        steps,
+        dry_run=dry_run,
+        question=None,
+        finished=f"[green]Scheduled:[/] {planned.cronjob_name} runs `digest run` every day at {escape(when)}. "
+        f"`sparkctl digest schedule --list` shows it; its runs are the Jobs labelled "
+        f"app.kubernetes.io/instance={planned.cronjob_name} in the graphrag namespace.",
+    )
+
+
+def _unschedule(state: AppContext, name: str, *, dry_run: bool, yes: bool) -> None:
+    from sparkctl.digest.schedule_plan import unschedule_steps
+
+    _run_plan(
+        state,
+        "digest schedule --remove",
+        unschedule_steps(name),
+        dry_run=dry_run,
+        question=None if yes else f"Remove the schedule {name} (its past runs' Jobs go too)?",
+        finished=f"[green]{escape(name)} is removed.[/] The digests it made stay.",
+    )
+
+
+def _run_plan(
+    state: AppContext, command: str, steps: list[Step], *, dry_run: bool, question: str | None, finished: str
+) -> None:
+    """The plan as the deploy commands show it, on the cluster's API only (no helm, no host)."""
+    from sparkctl.cli.plans import PlanRun, RunLog, plan_and_apply
+    from sparkctl.cluster.actions import Target
+    from sparkctl.cluster.facts import LiveFacts
+    from sparkctl.deploy.session import ClusterOnly
+
+    def no_helm() -> Any:
+        raise SparkctlError(f"{command} uses the Kubernetes API only, never helm")
+
+    log = RunLog(command)
+    with _open_cluster(state) as kube:
+        run = PlanRun(
+            command,
+            kube.server,
+            steps,
+            LiveFacts(None, lambda: kube, lambda: None),
+            Target(ClusterOnly(), lambda: kube, no_helm, log.write),
+            log,
+        )
+        confirm = None if question is None else lambda plan: typer.confirm(question, abort=True, err=True)
+        plan_and_apply(state, run, dry_run=dry_run, confirm=confirm, finished=finished)
+
+
+def _list_schedules(state: AppContext) -> None:
+    import dataclasses
+
+    from sparkctl.digest.schedule_plan import schedules
+
+    with _open_cluster(state) as kube:
+        found = schedules(kube)
+    if state.json:
+        print_json([dataclasses.asdict(item) for item in found])
+        return
+    if not found:
+        stderr().print("No digest is scheduled in the cluster; `sparkctl digest schedule --at 06:00 URL` makes one.")
+        return
+    from rich.table import Table
+
+    table = Table(title="Scheduled digests", title_justify="left")
+    for column in ("name", "at", "repositories", "last run", "last success"):
+        table.add_column(column)
+    for item in found:
+        table.add_row(
+            item.name,
+            escape(item.at or item.cron),
+            escape("\n".join(item.repositories)),
+            item.last_run or "-",
+            item.last_success or "-",
+        )
+    stdout().print(table)
 
 
 def _publish(state: AppContext, found: list[dict[str, Any]], to_dir: Path | None, webhook: bool) -> None:
