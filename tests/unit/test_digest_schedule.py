@@ -103,6 +103,10 @@ def test_the_name_comes_from_the_repositories_whatever_their_order() -> None:
     assert schedule_name(["https://git.example.org/other/api.git"]) != schedule_name([API])
 
 
+def test_the_same_repositories_in_another_order_are_the_same_cronjob() -> None:
+    assert cronjob(_schedule(WEB, API, WEB)) == cronjob(_schedule(API, WEB))
+
+
 def test_a_long_name_still_fits_a_cronjob() -> None:
     many = [f"https://git.example.org/acme/Service_Number_{index}.git" for index in range(12)]
 

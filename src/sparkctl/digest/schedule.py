@@ -133,6 +133,8 @@ class Schedule:
     def __post_init__(self) -> None:
         if not self.repositories:
             raise ConfigError("no repository to digest", hint="Name one or more: digest schedule --at 06:00 URL.")
+        # In one order, each once: the same repositories are the same schedule, named and rendered alike.
+        object.__setattr__(self, "repositories", tuple(sorted(set(self.repositories))))
         parse_since(self.since)
         if self.name is not None:
             check_name(self.name)
