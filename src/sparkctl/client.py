@@ -298,6 +298,10 @@ class OrchestratorClient:
         except httpx.TransportError as exc:
             raise self._unreachable(exc) from exc
 
+    def health(self) -> dict[str, Any]:
+        """The orchestrator's /health: it answers (no key needed)."""
+        return dict(self._request("GET", "/health"))
+
     def models(self) -> list[dict[str, Any]]:
         """What a chat may ask for: model names, roles, aliases and auto."""
         return list(self._request("GET", "/v1/models")["data"])

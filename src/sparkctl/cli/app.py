@@ -12,6 +12,7 @@ from sparkctl import __version__
 from sparkctl.cli import (
     chat,
     cluster,
+    console,
     digest,
     doctor,
     graphrag,
@@ -140,6 +141,7 @@ app.command(name="ingest")(ingest.ingest)
 app.add_typer(jobs.app, name="jobs")
 app.add_typer(digest.app, name="digest")
 app.command(name="chat")(chat.chat)
+app.command(name="console")(console.console)
 app.command(name="teardown")(teardown.teardown)
 app.add_typer(local.app, name="local")
 app.add_typer(opencode.app, name="opencode")

@@ -1,8 +1,8 @@
 """The LightRAG service: one isolated LightRAG instance per workspace behind LightRAG-compatible routes.
 
 Every route takes its workspace from the `LIGHTRAG-WORKSPACE` header. Errors are JSON
-`{"error": {"message", "type", "code", "hint"}}`: 400 for a bad workspace or request, 422 for a
-malformed body, 409 while the workspace's pipeline refuses a change, 413 for a body over
+`{"error": {"message", "type", "code", "hint"}}`: 400 for a bad workspace or request, 404 for an entity the
+graph does not hold, 422 for a malformed body, 409 while the workspace's pipeline refuses a change, 413 for a body over
 max_body_bytes, 503 naming the backend that is down (PostgreSQL, Neo4j or the model server), 500
 for anything else.
 """
@@ -24,10 +24,11 @@ from sparkctl.services.common.llm import LlmError, LlmRefused, LlmWrongEmbedding
 from sparkctl.services.common.metrics import Metrics, install_metrics
 from sparkctl.services.common.service_key import require_service_key
 from sparkctl.services.common.workspaces import InvalidWorkspace
-from sparkctl.services.lightrag import documents, graph, health, queries
+from sparkctl.services.lightrag import documents, explore, graph, health, queries
 from sparkctl.services.lightrag.backends import BackendUnavailable, InvalidPayload, WorkspaceBusy
 from sparkctl.services.lightrag.embedders import Embedder, EmbedderChanged, EmbedderRecords
 from sparkctl.services.lightrag.engine import Models, Workspace, apply_lightrag_environment, open_workspace
+from sparkctl.services.lightrag.graph_view import EntityNotFound
 from sparkctl.services.lightrag.registry import WorkspaceRegistry
 from sparkctl.services.lightrag.settings import LightragSettings
 
@@ -60,7 +61,7 @@ def create_app(settings: LightragSettings) -> FastAPI:
     app.state.settings = settings
     require_service_key(app, settings.service_key)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, setting="SPARKCTL_MAX_BODY_BYTES")
-    for router in (documents.router, queries.router, graph.router, health.router):
+    for router in (documents.router, queries.router, graph.router, explore.router, health.router):
         app.include_router(router)
     app.add_exception_handler(SparkctlError, _sparkctl_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
@@ -75,6 +76,8 @@ def _status_of(error: SparkctlError) -> tuple[int, str, str]:
         return 400, "invalid_request_error", "invalid_workspace"
     if isinstance(error, InvalidPayload):
         return 400, "invalid_request_error", "invalid_payload"
+    if isinstance(error, EntityNotFound):
+        return 404, "not_found_error", "entity_not_found"
     if isinstance(error, WorkspaceBusy):
         return 409, "conflict", "workspace_busy"
     if isinstance(error, EmbedderChanged):

@@ -81,6 +81,10 @@ class EmbedderRecords:
         async with await self._connect() as conn:
             await conn.execute(f"DELETE FROM {TABLE} WHERE workspace = %s", (workspace,))
 
+    async def recorded(self, workspace: str) -> Embedder | None:
+        """The embedder the workspace was indexed with; None before its first write."""
+        return await self._recorded(workspace)
+
     async def _recorded(self, workspace: str) -> Embedder | None:
         async with await self._connect() as conn:
             cursor = await conn.execute(f"SELECT embedder, dimensions FROM {TABLE} WHERE workspace = %s", (workspace,))

@@ -1,4 +1,5 @@
-"""The orchestrator's app factory: create_app(settings) builds everything; nothing lives at module level."""
+"""The orchestrator's app factory: create_app(settings) builds everything; nothing lives at module level.
+The API is under /v1, the web console's files under /ui (console/serving.py)."""
 
 from __future__ import annotations
 
@@ -17,14 +18,27 @@ from sparkctl.services.common.metrics import install_metrics
 from sparkctl.services.common.schema import migrate
 from sparkctl.services.orchestrator.auth import KeyRing, authenticate
 from sparkctl.services.orchestrator.backends import Completions
+from sparkctl.services.orchestrator.console.serving import install_console
 from sparkctl.services.orchestrator.errors import install_error_handlers
+from sparkctl.services.orchestrator.explorer import Explorer
 from sparkctl.services.orchestrator.memory.factory import build_memory
 from sparkctl.services.orchestrator.metrics import OrchestratorMetrics
 from sparkctl.services.orchestrator.model_servers import ModelServers, server_urls
 from sparkctl.services.orchestrator.resources import NatsLink, Resources
-from sparkctl.services.orchestrator.routes import chat, digests, health, ingest, jobs, sessions
+from sparkctl.services.orchestrator.routes import (
+    chat,
+    digests,
+    graph,
+    health,
+    ingest,
+    jobs,
+    sessions,
+    traces,
+    workspaces,
+)
 from sparkctl.services.orchestrator.routing import Router
 from sparkctl.services.orchestrator.settings import OrchestratorSettings
+from sparkctl.services.orchestrator.traces import TraceStore, lost_traces_counter
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +72,8 @@ def create_app(settings: OrchestratorSettings) -> FastAPI:
             catalog, server_urls(catalog, settings), http, api_key=settings.llm_key, embedder=settings.embedder
         )
         app.state.memory = build_memory(settings, catalog, pool, redis, http, calls) if settings.memory else None
+        app.state.traces = TraceStore(redis, settings.trace_ttl_seconds, traces_lost)
+        app.state.explorer = Explorer(http, settings.lightrag_url, settings.service_key)
         if app.state.memory is not None:
             await app.state.memory.start()
         try:
@@ -81,10 +97,10 @@ def create_app(settings: OrchestratorSettings) -> FastAPI:
         app.add_middleware(
             CORSMiddleware, allow_origins=list(settings.cors_origins), allow_methods=["*"], allow_headers=["*"]
         )
-    for module in (health, chat, sessions, ingest, jobs, digests):
+    for module in (health, chat, traces, sessions, ingest, jobs, digests, workspaces, graph):
         app.include_router(module.router)
-    install_metrics(
-        app, OrchestratorMetrics(app), host=settings.host, port=settings.metrics_port,
-        dependencies=[Depends(authenticate)],
-    )  # fmt: skip
+    install_console(app)
+    metrics = OrchestratorMetrics(app)
+    traces_lost = lost_traces_counter(metrics.registry)
+    install_metrics(app, metrics, host=settings.host, port=settings.metrics_port, dependencies=[Depends(authenticate)])
     return app

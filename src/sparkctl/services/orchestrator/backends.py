@@ -86,9 +86,10 @@ class Completions:
         self.calls = calls
 
     async def complete(
-        self, backends: Sequence[Backend], body: Mapping[str, Any], model: str
+        self, backends: Sequence[Backend], body: Mapping[str, Any], model: str, completion_id: str | None = None
     ) -> tuple[Backend, dict[str, Any], Answer]:
-        """The whole answer from the first backend that gives one, as an OpenAI ChatCompletion."""
+        """The whole answer from the first backend that gives one, as an OpenAI ChatCompletion (whose `id` is
+        `completion_id` when given)."""
         failures: list[BackendError] = []
         for backend in backends:
             try:
@@ -97,7 +98,7 @@ class Completions:
                     raw = await response.aread()
                 finally:
                     await response.aclose()
-                completion = self._completion(backend, raw, model)
+                completion = self._completion(backend, raw, model, completion_id)
             except BackendError as error:
                 self._count(backend, "chat", error.outcome)
                 if not error.fall_back:
@@ -110,9 +111,15 @@ class Completions:
         raise _exhausted(model, failures)
 
     async def stream(
-        self, backends: Sequence[Backend], body: Mapping[str, Any], model: str, include_usage: bool
+        self,
+        backends: Sequence[Backend],
+        body: Mapping[str, Any],
+        model: str,
+        include_usage: bool,
+        completion_id: str | None = None,
     ) -> Stream:
-        """A stream from the first backend that starts one: SSE bytes in OpenAI's chunk format."""
+        """A stream from the first backend that starts one: SSE bytes in OpenAI's chunk format (each chunk's `id`
+        is `completion_id` when given)."""
         failures: list[BackendError] = []
         for backend in backends:
             try:
@@ -125,9 +132,9 @@ class Completions:
                 continue
             answer = Answer()
             if backend.style == "ollama":
-                events = _relay_ollama(response, model, include_usage, answer)
+                events = _relay_ollama(response, model, include_usage, answer, completion_id)
             else:
-                events = _relay_openai(response, model, answer)
+                events = _relay_openai(response, model, answer, completion_id)
             return Stream(backend, self._guarded(events, response, backend, answer), answer)
         raise _exhausted(model, failures)
 
@@ -189,7 +196,7 @@ class Completions:
             raise _refused(backend, response)
         return response
 
-    def _completion(self, backend: Backend, raw: bytes, model: str) -> dict[str, Any]:
+    def _completion(self, backend: Backend, raw: bytes, model: str, completion_id: str | None) -> dict[str, Any]:
         try:
             answer = json.loads(raw)
         except ValueError:
@@ -198,8 +205,10 @@ class Completions:
                 fall_back=True, code="bad_backend_response",
             ) from None  # fmt: skip
         if backend.style == "ollama":
-            return openai_completion(answer, _completion_id(), model)
+            return openai_completion(answer, completion_id or _completion_id(), model)
         answer["model"] = model
+        if completion_id:
+            answer["id"] = completion_id
         return answer  # type: ignore[no-any-return]
 
 
@@ -245,7 +254,9 @@ def _event(data: Mapping[str, Any]) -> bytes:
     return b"data: " + json.dumps(data, separators=(",", ":")).encode() + b"\n\n"
 
 
-async def _relay_openai(response: httpx.Response, model: str, answer: Answer) -> AsyncIterator[bytes]:
+async def _relay_openai(
+    response: httpx.Response, model: str, answer: Answer, completion_id: str | None = None
+) -> AsyncIterator[bytes]:
     async for line in response.aiter_lines():
         if answer.complete or not line.startswith("data:"):
             continue
@@ -259,6 +270,8 @@ async def _relay_openai(response: httpx.Response, model: str, answer: Answer) ->
             yield _event(event)
             return
         event["model"] = model
+        if completion_id:
+            event["id"] = completion_id
         if isinstance(event.get("usage"), dict):
             answer.usage = event["usage"]
         for choice in event.get("choices") or ():
@@ -271,9 +284,9 @@ async def _relay_openai(response: httpx.Response, model: str, answer: Answer) ->
 
 
 async def _relay_ollama(
-    response: httpx.Response, model: str, include_usage: bool, answer: Answer
+    response: httpx.Response, model: str, include_usage: bool, answer: Answer, completion_id: str | None = None
 ) -> AsyncIterator[bytes]:
-    completion_id, created = _completion_id(), int(time.time())
+    completion_id, created = completion_id or _completion_id(), int(time.time())
 
     def chunk(delta: dict[str, Any], reason: str | None) -> bytes:
         choice = {"index": 0, "delta": delta, "finish_reason": reason}

@@ -56,3 +56,6 @@ class OrchestratorSettings(ServiceSettings, LlmSettings):
     recall_threshold: float = Field(default=0.35, ge=-1, le=1, description="least cosine similarity recalled")
     archival_top_k: int = Field(default=8, ge=1, description="entities, relations and chunks asked of LightRAG")
     memory_tokens: int = Field(default=1500, ge=100, description="size of the memory block (estimated tokens)")
+    trace_ttl_seconds: int = Field(
+        default=7 * 24 * 3600, ge=60, description="seconds an answer's memory trace stays in Redis"
+    )

@@ -19,11 +19,14 @@ SESSION_SOURCE_PREFIX = "chat-sessions/"
 
 @dataclass(frozen=True)
 class Retrieved:
-    """One piece of retrieved text: which section of the memory block it belongs to and how relevant it is."""
+    """One piece of retrieved text: which section of the memory block it belongs to and how relevant it is,
+    and the graph entity or the session it came from, when it came from one."""
 
     section: str
     text: str
     score: float
+    entity: str | None = None
+    session: str | None = None
 
 
 def session_source(session: str) -> str:
@@ -76,10 +79,10 @@ def retrieved_of(data: dict[str, Any]) -> list[Retrieved]:
     found: list[Retrieved] = []
     for rank, entity in enumerate(data.get("entities") or []):
         text = f"{entity.get('entity_name', '')} ({entity.get('entity_type', '')}): {entity.get('description', '')}"
-        found.append(Retrieved("entities", text.strip(), 0.9 / (1 + rank)))
+        found.append(Retrieved("entities", text.strip(), 0.9 / (1 + rank), entity=entity.get("entity_name")))
     for rank, relation in enumerate(data.get("relationships") or []):
         text = f"{relation.get('src_id', '')} → {relation.get('tgt_id', '')}: {relation.get('description', '')}"
-        found.append(Retrieved("relations", text.strip(), 0.7 / (1 + rank)))
+        found.append(Retrieved("relations", text.strip(), 0.7 / (1 + rank), entity=relation.get("src_id")))
     for rank, chunk in enumerate(data.get("chunks") or []):
         path = chunk.get("file_path") or "unknown source"
         found.append(Retrieved("sources", f"[{path}]\n{chunk.get('content', '')}".strip(), 0.8 / (1 + rank)))

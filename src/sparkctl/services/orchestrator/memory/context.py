@@ -24,8 +24,8 @@ def estimate_tokens(text: str) -> int:
     return len(text) // 4 + 1
 
 
-def memory_block(pieces: Sequence[Retrieved], budget_tokens: int) -> str | None:
-    """The block, or None when nothing was retrieved; the least relevant pieces are left out to fit the budget."""
+def fitting(pieces: Sequence[Retrieved], budget_tokens: int) -> list[Retrieved]:
+    """The pieces the block holds, most relevant first: the least relevant are left out to fit the budget."""
     kept: list[Retrieved] = []
     used = estimate_tokens(PREAMBLE) + 20
     for piece in sorted(pieces, key=lambda p: p.score, reverse=True):
@@ -34,6 +34,12 @@ def memory_block(pieces: Sequence[Retrieved], budget_tokens: int) -> str | None:
             continue
         kept.append(piece)
         used += cost
+    return kept
+
+
+def memory_block(pieces: Sequence[Retrieved], budget_tokens: int) -> str | None:
+    """The block, or None when nothing was retrieved; the least relevant pieces are left out to fit the budget."""
+    kept = fitting(pieces, budget_tokens)
     if not kept:
         return None
     lines = [PREAMBLE, OPEN]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,7 +28,7 @@ from sparkctl.services.common.llm import ChatModel, LlmClient
 from sparkctl.services.common.schema import migrate
 from sparkctl.services.orchestrator.memory import sessions
 from sparkctl.services.orchestrator.memory.archival import Archive, Retrieved
-from sparkctl.services.orchestrator.memory.context import memory_block
+from sparkctl.services.orchestrator.memory.context import fitting, memory_block
 from sparkctl.services.orchestrator.memory.outbox import Backoff, PendingTurn, Refused, TurnOutbox, drain
 from sparkctl.services.orchestrator.memory.promotions import Promotions
 from sparkctl.services.orchestrator.memory.working import WorkingMemory
@@ -69,11 +70,14 @@ class Policy:
 
 @dataclass
 class Recollection:
-    """What the tiers gave for one request, and how each fared."""
+    """What the tiers gave for one request, and how each fared: its status, how long it took (None when it was
+    not asked), and the pieces of the memory block."""
 
     statuses: dict[str, str] = field(default_factory=dict)
     history: list[dict[str, Any]] = field(default_factory=list)
     block: str | None = None
+    timings: dict[str, float | None] = field(default_factory=dict)
+    pieces: list[Retrieved] = field(default_factory=list)
 
     @property
     def header(self) -> str:
@@ -138,10 +142,14 @@ class Memory:
         working, recalled, archived = await asyncio.gather(
             *(_tier(name in self.policy.tiers, plan, getattr(budgets, name)) for name, plan in plans.items())
         )
-        result = Recollection(statuses={"working": working[0], "recall": recalled[0], "archival": archived[0]})
+        result = Recollection(
+            statuses={"working": working[0], "recall": recalled[0], "archival": archived[0]},
+            timings={"working": working[2], "recall": recalled[2], "archival": archived[2]},
+        )
         result.history = list(working[1] or [])
         pieces: list[Retrieved] = [*(recalled[1] or []), *(archived[1] or [])]
-        result.block = memory_block(pieces, self.policy.context_tokens)
+        result.pieces = fitting(pieces, self.policy.context_tokens)
+        result.block = memory_block(result.pieces, self.policy.context_tokens)
         return result
 
     async def _working(self, workspace: str, session: str) -> list[dict[str, Any]]:
@@ -159,7 +167,7 @@ class Memory:
             found = await sessions.recall(
                 conn, workspace, session, vector, limit=self.policy.recall_top_k, threshold=self.policy.recall_threshold
             )
-        return [Retrieved("conversations", item.summary, item.similarity) for item in found]
+        return [Retrieved("conversations", item.summary, item.similarity, session=item.session) for item in found]
 
     async def start(self) -> None:
         """Start the background work: the outbox's drain into PostgreSQL and the scan for due promotions."""
@@ -274,17 +282,25 @@ class Memory:
         task.add_done_callback(self._tasks.discard)
 
 
-async def _tier(enabled: bool, lookup: Callable[[], Awaitable[Any]] | None, budget: float) -> tuple[str, Any]:
-    """(status, result) of one tier: hit, miss, skip (nothing to look up), timeout, down, or off (turned off)."""
+async def _tier(
+    enabled: bool, lookup: Callable[[], Awaitable[Any]] | None, budget: float
+) -> tuple[str, Any, float | None]:
+    """(status, result, milliseconds) of one tier: hit, miss, skip (nothing to look up), timeout, down, or off
+    (turned off); no time when it was not asked."""
     if not enabled:
-        return "off", None
+        return "off", None, None
     if lookup is None:
-        return "skip", None
+        return "skip", None, None
+    started = time.perf_counter()
     try:
         result = await asyncio.wait_for(lookup(), budget)
     except TimeoutError:
-        return "timeout", None
+        return "timeout", None, _since(started)
     except Exception as exc:
         log.debug("memory tier failed: %r", exc)
-        return "down", None
-    return ("hit" if result else "miss"), result
+        return "down", None, _since(started)
+    return ("hit" if result else "miss"), result, _since(started)
+
+
+def _since(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 3)

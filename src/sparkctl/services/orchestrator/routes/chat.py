@@ -1,4 +1,5 @@
-"""POST /v1/chat/completions and GET /v1/models: OpenAI's API, routed through models.toml, with memory."""
+"""POST /v1/chat/completions and GET /v1/models: OpenAI's API, routed through models.toml, with memory; each
+answer's memory trace is kept under its completion id (traces.py)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from sparkctl.services.orchestrator.errors import ApiError
 from sparkctl.services.orchestrator.memory.service import Memory, Recollection, TurnNotStored
 from sparkctl.services.orchestrator.resources import where
 from sparkctl.services.orchestrator.routing import Router, text_of
+from sparkctl.services.orchestrator.traces import TraceStore, trace_of
 
 router = APIRouter(tags=["chat"])
 
@@ -30,6 +32,8 @@ FORWARDED = (
 """The request fields a backend gets; anything else a client sends is ignored."""
 _NO_BUFFERING = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 SESSION_ID = re.compile(r"^[A-Za-z0-9_.:@-]{1,128}$")
+COMPLETION_ID_HEADER = "X-Sparkctl-Completion-Id"
+"""Names the answer (its `id`, in the body and every chunk) and its memory trace."""
 MAX_DEPTH = 64
 """How deep a chat request's JSON may nest (tool schemas included)."""
 
@@ -149,17 +153,28 @@ async def chat_completions(
     body = {key: raw[key] for key in FORWARDED if key in raw} | {"messages": recollection.apply(messages)}
     turn = _new_input(messages)
     completions: Completions = request.app.state.completions
+    completion_id = f"chatcmpl-{uuid.uuid4().hex}"
     headers = {"X-Session-Id": session, "X-Sparkctl-Memory": recollection.header or "off"}
+    traces: TraceStore = request.app.state.traces
+
+    async def keep_trace(backend: str) -> None:
+        trace = trace_of(
+            completion_id, session=session, workspace=workspace, model=chat.model, backend=backend,
+            recollection=recollection,
+        )  # fmt: skip
+        await traces.save(trace)
+
     try:
         if chat.stream:
             include_usage = bool((chat.stream_options or {}).get("include_usage"))
-            stream = await completions.stream(backends, body, chat.model, include_usage)
-            headers["X-Sparkctl-Backend"] = stream.backend.label
+            stream = await completions.stream(backends, body, chat.model, include_usage, completion_id)
+            headers |= {"X-Sparkctl-Backend": stream.backend.label, COMPLETION_ID_HEADER: completion_id}
             answer = stream.answer
             store = (lambda: memory.remember(workspace, session, turn, answer.text)) if memory else None
             chunks = _remembered(stream.chunks, answer, store, request)
+            await keep_trace(stream.backend.label)
             return StreamingResponse(chunks, media_type="text/event-stream", headers=headers | _NO_BUFFERING)
-        backend, completion, answer = await completions.complete(backends, body, chat.model)
+        backend, completion, answer = await completions.complete(backends, body, chat.model, completion_id)
     except BackendError as exc:
         raise ApiError(exc.status, exc.message, exc.code, headers=headers) from None
     headers["X-Sparkctl-Backend"] = backend.label
@@ -168,6 +183,8 @@ async def chat_completions(
             await memory.remember(workspace, session, turn, answer.text)
         except TurnNotStored as exc:
             raise ApiError(503, _not_stored(request, exc), "memory_unavailable", headers=headers) from None
+    await keep_trace(backend.label)
+    headers[COMPLETION_ID_HEADER] = completion_id
     return JSONResponse(completion, headers=headers)
 
 

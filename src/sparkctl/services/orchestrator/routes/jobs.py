@@ -1,4 +1,5 @@
-"""GET /v1/jobs, /v1/jobs/{id} and /v1/jobs/{id}/events (SSE progress until the job ends)."""
+"""GET /v1/jobs, /v1/jobs/{id}, /v1/jobs/{id}/events (SSE progress until the job ends) and /v1/jobs/events (SSE
+changes of every job of a workspace, until the client leaves)."""
 
 from __future__ import annotations
 
@@ -13,13 +14,15 @@ from fastapi.responses import StreamingResponse
 
 from sparkctl.services.common import jobs
 from sparkctl.services.common.workspaces import InvalidWorkspace, validate_workspace
-from sparkctl.services.orchestrator.auth import Caller, authenticate, require_workspace
+from sparkctl.services.orchestrator.auth import Caller, authenticate, request_workspace, require_workspace
 from sparkctl.services.orchestrator.errors import ApiError
+from sparkctl.services.orchestrator.job_feed import JobFeed
 from sparkctl.services.orchestrator.resources import Resources, resources
 
 router = APIRouter(tags=["jobs"])
 
 EVENT_POLL_SECONDS = 0.25
+FEED_POLL_SECONDS = 0.5
 EVENT_KEEPALIVE_SECONDS = 15.0
 
 
@@ -46,6 +49,23 @@ async def list_jobs(
     async with res.pool.connection() as conn:
         found = await jobs.list_jobs(conn, workspaces=scope, status=status, limit=limit)
     return {"object": "list", "data": [job.model_dump(mode="json") for job in found]}
+
+
+@router.get("/v1/jobs/events")
+async def workspace_job_events(
+    caller: Caller = Depends(authenticate),
+    workspace: str = Depends(request_workspace),
+    res: Resources = Depends(resources),
+) -> StreamingResponse:
+    """The X-Workspace jobs as they change: a `job` event for each of the newest 50 as they stand, then one per
+    change of any job of the workspace, with a `: keepalive` comment every 15 s of quiet; it ends when the client
+    leaves."""
+    require_workspace(caller, workspace)
+    feed = JobFeed(res.pool, workspace)
+    first = await feed.start()
+    return StreamingResponse(
+        _feed_events(feed, first), media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
+    )
 
 
 @router.get("/v1/jobs/{job_id}")
@@ -94,6 +114,21 @@ async def _progress(res: Resources, job: jobs.Job) -> AsyncIterator[bytes]:
                 quiet = 0.0
                 yield b": keep-alive\n\n"
     yield _event("end", {"id": str(job.id), "status": job.status, "error": job.error})
+
+
+async def _feed_events(feed: JobFeed, first: list[jobs.Job]) -> AsyncIterator[bytes]:
+    for job in first:
+        yield _event("job", job.model_dump(mode="json"))
+    quiet = 0.0
+    while True:
+        await asyncio.sleep(FEED_POLL_SECONDS)
+        changed = await feed.changes()
+        for job in changed:
+            yield _event("job", job.model_dump(mode="json"))
+        quiet = 0.0 if changed else quiet + FEED_POLL_SECONDS
+        if quiet >= EVENT_KEEPALIVE_SECONDS:
+            quiet = 0.0
+            yield b": keepalive\n\n"
 
 
 def _event(name: str, data: dict[str, Any]) -> bytes:
