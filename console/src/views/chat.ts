@@ -1,7 +1,7 @@
 // Chat: a model picker, answers streamed and rendered as sanitised Markdown, one session kept across turns, and
 // under each answer its memory trace (GET /v1/chat/completions/{id}/trace): tiers, what they gave, the backend.
 
-import { ApiFailure, currentWorkspace, describe, getJson, send, type Model, type SessionInfo, type Trace, type TraceTier } from "../api";
+import { ApiFailure, currentWorkspace, describe, getJson, send, type Model, type SessionInfo, type Trace, type TraceItem, type TraceTier } from "../api";
 import { errorLine, h, replace } from "../dom";
 import { renderMarkdown } from "../markdown";
 import { link, type Cleanup, type Route } from "../router";
@@ -9,6 +9,7 @@ import { readEvents } from "../sse";
 
 const MODEL = "sparkctl.model";
 const TRACE_TRIES = 6;
+const ITEMS_SHOWN = 4;
 
 function sessionKey(workspace: string): string {
   return `sparkctl.session.${workspace}`;
@@ -28,21 +29,25 @@ const TIER_MEANING: Record<string, string> = {
   off: "turned off",
 };
 
+function itemView(item: TraceItem): HTMLElement {
+  return h("li", { "data-kind": item.kind },
+    h("span", { class: "kind" }, item.kind),
+    " ",
+    item.entity ? h("a", { href: link("graph", [], { entity: item.entity }), class: "entity" }, item.entity) : null,
+    item.session ? h("a", { href: link("sessions", [item.session]), class: "session" }, item.session) : null,
+    h("span", { class: "item-text" }, item.text));
+}
+
 function tierView(tier: TraceTier): HTMLElement {
   const ms = tier.ms === null ? "" : ` ${tier.ms.toFixed(1)} ms`;
+  const shown = tier.items.slice(0, ITEMS_SHOWN);
+  const rest = tier.items.slice(ITEMS_SHOWN);
   return h(
     "section",
     { class: "tier", "data-tier": tier.tier, "data-status": tier.status },
     h("h4", null, tier.tier, " ", h("span", { class: `status status-${tier.status}`, title: TIER_MEANING[tier.status] ?? "" }, tier.status), h("span", { class: "muted" }, ms)),
-    tier.items.length
-      ? h("ul", null, tier.items.map((item) =>
-          h("li", { "data-kind": item.kind },
-            h("span", { class: "kind" }, item.kind),
-            " ",
-            item.entity ? h("a", { href: link("graph", [], { entity: item.entity }), class: "entity" }, item.entity) : null,
-            item.session ? h("a", { href: link("sessions", [item.session]), class: "session" }, item.session) : null,
-            h("span", { class: "item-text" }, item.text))))
-      : h("p", { class: "muted" }, "contributed nothing"),
+    tier.items.length ? h("ul", null, shown.map(itemView)) : h("p", { class: "muted" }, "contributed nothing"),
+    rest.length ? h("details", { class: "more" }, h("summary", null, `${rest.length} more`), h("ul", null, rest.map(itemView))) : null,
   );
 }
 

@@ -10,6 +10,33 @@ import { go, link, type Cleanup, type Route } from "../router";
 const PALETTE = ["#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#8c8c8c"];
 const PREFERRED = ["module", "class", "function", "method", "type", "document", "file", "variable", "concept"];
 const MAX_NODES = 200;
+/** A small neighbourhood is not blown up past this zoom to fill the canvas. */
+const MAX_FIT_ZOOM = 1.4;
+
+export interface DrawnGraph {
+  centre: string;
+  nodes: () => { id: string; type: string; x: number; y: number }[];
+  edges: () => { source: string; target: string; relation: string }[];
+}
+
+declare global {
+  interface Window {
+    /** A read-only view of the drawn graph (ids, types, on-screen positions), for tests and the curious. */
+    sparkctlGraph?: Readonly<DrawnGraph>;
+  }
+}
+
+function expose(cy: cytoscape.Core, centre: string): void {
+  window.sparkctlGraph = Object.freeze({
+    centre,
+    nodes: () => cy.nodes().map((node) => {
+      const at = node.renderedPosition();
+      return { id: node.id(), type: String(node.data("type")), x: at.x, y: at.y };
+    }),
+    edges: () => cy.edges().map((edge) => ({ source: edge.source().id(), target: edge.target().id(),
+      relation: String(edge.data("relation")) })),
+  });
+}
 
 function typeIndex(type: string, order: string[]): number {
   const preferred = PREFERRED.indexOf(type.toLowerCase());
@@ -29,6 +56,27 @@ function location(file: string | null, start: number | null, end: number | null 
   if (!file) return "no source file";
   if (start === null) return file;
   return end !== null && end !== start ? `${file}:${start}-${end}` : `${file}:${start}`;
+}
+
+/** How many edges each node is from the centre: the layout puts each distance on its own ring. */
+function hops(graph: Neighbourhood, centre: string): Map<string, number> {
+  const next = new Map<string, string[]>();
+  for (const edge of graph.edges) {
+    next.set(edge.source, [...(next.get(edge.source) ?? []), edge.target]);
+    next.set(edge.target, [...(next.get(edge.target) ?? []), edge.source]);
+  }
+  const distance = new Map([[centre, 0]]);
+  const queue = [centre];
+  for (let index = 0; index < queue.length; index++) {
+    const here = queue[index];
+    for (const there of next.get(here) ?? []) {
+      if (!distance.has(there)) {
+        distance.set(there, (distance.get(here) ?? 0) + 1);
+        queue.push(there);
+      }
+    }
+  }
+  return distance;
 }
 
 export function graphView(root: HTMLElement, route: Route): Cleanup {
@@ -99,6 +147,12 @@ export function graphView(root: HTMLElement, route: Route): Cleanup {
     const types: string[] = [];
     for (const node of graph.nodes) if (!types.includes(node.type)) types.push(node.type);
     const colour = (type: string) => PALETTE[typeIndex(type, types)];
+    const distance = hops(graph, centre);
+    const seen = getComputedStyle(canvas);
+    const ink = seen.color;
+    const paper = seen.backgroundColor;
+    const muted = getComputedStyle(status).color;
+    const rings = Math.max(0, ...distance.values()) + 1;
     cy?.destroy();
     cy = cytoscape({
       container: canvas,
@@ -112,24 +166,37 @@ export function graphView(root: HTMLElement, route: Route): Cleanup {
       ],
       style: [
         { selector: "node", style: { "background-color": "data(colour)", label: "data(label)", width: "data(size)",
-          height: "data(size)", "font-size": 10, color: "#888", "text-valign": "bottom", "text-margin-y": 3,
-          "text-max-width": "140px", "text-wrap": "ellipsis" } },
-        { selector: "node.centre", style: { "border-width": 4, "border-color": "#222", "font-weight": "bold" } },
+          height: "data(size)", "font-size": 11, color: ink, "text-valign": "bottom", "text-margin-y": 4,
+          "text-max-width": "160px", "text-wrap": "ellipsis", "text-background-color": paper,
+          "text-background-opacity": 0.8, "text-background-padding": "1px" } },
+        { selector: "node.centre", style: { "border-width": 4, "border-color": ink, "font-weight": "bold" } },
         { selector: "node:selected", style: { "border-width": 4, "border-color": "#e15759" } },
-        { selector: "edge", style: { width: 1.2, "line-color": "#aaa", "target-arrow-color": "#aaa",
-          "target-arrow-shape": "triangle", "curve-style": "bezier", label: "data(relation)", "font-size": 8,
-          color: "#999", "text-rotation": "autorotate" } },
+        { selector: "edge", style: { width: 1.2, "line-color": "#9a9aa2", "target-arrow-color": "#9a9aa2",
+          "target-arrow-shape": "triangle", "curve-style": "bezier", label: "data(relation)", "font-size": 9,
+          color: muted, "text-rotation": "autorotate", "text-background-color": paper, "text-background-opacity": 0.8,
+          "text-background-padding": "1px" } },
       ],
-      layout: graph.nodes.length > 120
-        ? { name: "concentric", animate: false, concentric: (node: cytoscape.NodeSingular) => (node.id() === centre ? 10 : node.degree(false)), levelWidth: () => 2 }
-        : { name: "cose", animate: false, randomize: false, nodeRepulsion: () => 9000, idealEdgeLength: () => 80 },
+      layout: {
+        name: "concentric",
+        animate: false,
+        concentric: (node: cytoscape.NodeSingular) => rings - (distance.get(node.id()) ?? rings),
+        levelWidth: () => 1,
+        minNodeSpacing: 48,
+        spacingFactor: 1.3,
+        avoidOverlap: true,
+      },
       wheelSensitivity: 0.3,
       minZoom: 0.1,
       maxZoom: 4,
     });
+    if (cy.zoom() > MAX_FIT_ZOOM) {
+      cy.zoom(MAX_FIT_ZOOM);
+      cy.center();
+    }
     canvas.dataset.nodes = String(cy.nodes().length);
     canvas.dataset.edges = String(cy.edges().length);
     canvas.dataset.centre = centre;
+    expose(cy, centre);
     cy.on("tap", "node", (event) => {
       const data = event.target.data();
       void showNode(data.id, { file: data.file, line: data.line, type: data.type, label: data.label });
@@ -180,5 +247,8 @@ export function graphView(root: HTMLElement, route: Route): Cleanup {
   );
   if (entity) void open(entity);
   else if (query.value) void search(query.value);
-  return () => cy?.destroy();
+  return () => {
+    cy?.destroy();
+    window.sparkctlGraph = undefined;
+  };
 }
