@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import FastAPI, Request
+from starlette.exceptions import HTTPException
 from starlette.responses import PlainTextResponse, Response
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
@@ -34,11 +35,19 @@ NOT_BUILT = (
 class ConsoleFiles(StaticFiles):
     """StaticFiles with the console's headers on every answer, and a clear 404 when the console is not built."""
 
+    async def check_config(self) -> None:
+        """A folder not made yet is the unbuilt console's 404 (get_response), not a server error."""
+        if Path(str(self.directory)).is_dir():
+            await super().check_config()
+
     async def get_response(self, path: str, scope: Scope) -> Response:
         if not (Path(str(self.directory)) / "index.html").is_file():
             response: Response = PlainTextResponse(NOT_BUILT.format(folder=self.directory), status_code=404)
         else:
-            response = await super().get_response(path, scope)
+            try:
+                response = await super().get_response(path, scope)
+            except HTTPException as exc:
+                response = PlainTextResponse(str(exc.detail), status_code=exc.status_code, headers=exc.headers)
         response.headers.update(SECURITY_HEADERS)
         return response
 
