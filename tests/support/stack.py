@@ -90,10 +90,11 @@ def services(
     data_dir: Path,
     *,
     worker: bool = True,
+    api_keys: str = API_KEY,
     **lightrag: Any,
 ) -> Iterator[Stack]:
-    """The four services on free ports; without `worker`, a test runs its own WorkerThreads. `lightrag` changes
-    LightRAG's settings (prose extraction, a real embedder)."""
+    """The four services on free ports; without `worker`, a test runs its own WorkerThreads. `api_keys` are the
+    orchestrator's (SPARKCTL_API_KEYS); `lightrag` changes LightRAG's settings (prose extraction, a real embedder)."""
     from sparkctl.services.lightrag.app import create_app as lightrag_app
     from sparkctl.services.lightrag.settings import LightragSettings
     from sparkctl.services.orchestrator.app import create_app as orchestrator_app
@@ -134,7 +135,7 @@ def services(
                         nats_url=nats_url,
                         lightrag_url=urls["lightrag"],
                         llm_url=llm_url,
-                        api_keys=API_KEY,
+                        api_keys=api_keys,
                     )
                 ),
                 ports["orchestrator"],

@@ -77,7 +77,8 @@ export function chatView(root: HTMLElement, route: Route): Cleanup {
   const workspace = currentWorkspace();
   const given = route.query.get("session");
   if (given) sessionStorage.setItem(sessionKey(workspace), given);
-  let session = sessionStorage.getItem(sessionKey(workspace)) ?? newSessionId();
+  const kept = sessionStorage.getItem(sessionKey(workspace));
+  let session = kept ?? newSessionId();
   sessionStorage.setItem(sessionKey(workspace), session);
   const controller = new AbortController();
 
@@ -199,6 +200,6 @@ export function chatView(root: HTMLElement, route: Route): Cleanup {
     form,
   );
   void loadModels();
-  void loadHistory();
+  if (kept) void loadHistory();
   return () => controller.abort();
 }

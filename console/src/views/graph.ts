@@ -185,7 +185,6 @@ export function graphView(root: HTMLElement, route: Route): Cleanup {
         spacingFactor: 1.3,
         avoidOverlap: true,
       },
-      wheelSensitivity: 0.3,
       minZoom: 0.1,
       maxZoom: 4,
     });
