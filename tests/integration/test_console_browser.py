@@ -315,6 +315,21 @@ def test_a_wrong_key_is_refused_at_the_prompt_and_forget_key_asks_again(admin: C
     admin.assert_clean()
 
 
+def test_the_jobs_list_shows_a_new_job_as_it_happens(admin: Console, stack: Stack) -> None:
+    page = admin.page
+    admin.use_workspace("live")
+    admin.go("#/jobs")
+    page.wait_for_selector(".stream[data-state=open]")
+    assert page.locator("#jobs tbody tr").count() == 0
+
+    with OrchestratorClient(Endpoint(stack.orchestrator, "test"), ADMIN_KEY) as client:
+        job = client.upload_codebase(tarball([("live/y.py", b"def y():\n    pass\n")]), name="y", workspace="live")
+        list(client.follow_job(job["id"]))
+    page.wait_for_selector(f"tr[data-job='{job['id']}'] [data-status=completed]")
+    assert page.locator("#jobs tbody tr").count() == 1
+    admin.assert_clean()
+
+
 def test_an_entity_search_draws_its_neighbourhood(admin: Console, stack: Stack) -> None:
     page = admin.page
     admin.use_workspace("a")
