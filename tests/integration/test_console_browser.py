@@ -372,6 +372,22 @@ def test_an_entity_search_draws_its_neighbourhood(admin: Console, stack: Stack) 
     admin.assert_clean()
 
 
+def test_a_neighbourhood_over_the_node_cap_is_cut_and_says_what_was_cut(admin: Console, stack: Stack) -> None:
+    page = admin.page
+    admin.use_workspace("a")
+    cut = api(stack, "/v1/graph/neighbourhood?entity=shop.cart&depth=2&max_nodes=3", "a")
+    assert cut["truncated"] and cut["total_nodes"] > 3
+    admin.go("#/graph?entity=shop.cart&depth=2&max=3")
+
+    page.wait_for_selector("#graph-canvas[data-centre='shop.cart']:not([data-nodes='0'])")
+    assert page.evaluate("window.sparkctlGraph.nodes().length") == len(cut["nodes"]) == 3
+    status = page.locator("#graph-status").inner_text()
+    assert status.startswith(f"showing 3 of {cut['total_nodes']} nodes")
+    assert status.endswith("the neighbourhood was cut at 3 nodes")
+    assert page.locator("#max-nodes").input_value() == "3"
+    admin.assert_clean()
+
+
 def test_a_question_streams_its_answer_and_memory_trace(admin: Console, stack: Stack) -> None:
     page = admin.page
     admin.use_workspace("a")

@@ -9,7 +9,8 @@ import { go, link, type Cleanup, type Route } from "../router";
 /** The colours of node types, in the order types are met; style.css has the same list as .type-0 … .type-9. */
 const PALETTE = ["#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#8c8c8c"];
 const PREFERRED = ["module", "class", "function", "method", "type", "document", "file", "variable", "concept"];
-const MAX_NODES = 200;
+const CAPS = [50, 200, 500];
+const DEFAULT_CAP = 200;
 /** A small neighbourhood is not blown up past this zoom to fill the canvas. */
 const MAX_FIT_ZOOM = 1.4;
 
@@ -84,6 +85,12 @@ export function graphView(root: HTMLElement, route: Route): Cleanup {
   const depth = Math.min(3, Math.max(1, Number(route.query.get("depth") ?? 1) || 1));
   const query = h("input", { type: "search", id: "entity-search", placeholder: "an entity's name: module, class, function…",
     value: route.query.get("q") ?? "", spellcheck: "false", "aria-label": "entity name" });
+  const asked = Math.round(Number(route.query.get("max") ?? DEFAULT_CAP));
+  const cap = Number.isFinite(asked) ? Math.min(500, Math.max(1, asked)) : DEFAULT_CAP;
+  const capSelect = h("select", { id: "max-nodes", "aria-label": "most nodes drawn" },
+    [...new Set([...CAPS, cap])].sort((a, b) => a - b).map((value) =>
+      h("option", { value, selected: value === cap ? true : undefined }, `≤ ${value} nodes`)));
+  const where = (id: string): string => link("graph", [], { entity: id, depth: depthSelect.value, max: capSelect.value });
   const depthSelect = h("select", { id: "depth", "aria-label": "depth" },
     [1, 2, 3].map((value) => h("option", { value, selected: value === depth ? true : undefined }, `depth ${value}`)));
   const results = h("ul", { class: "results", id: "entity-results" });
@@ -106,7 +113,7 @@ export function graphView(root: HTMLElement, route: Route): Cleanup {
         results,
         found.data.map((hit) =>
           h("li", null,
-            h("a", { href: link("graph", [], { entity: hit.id, depth: depthSelect.value }), "data-entity": hit.id }, hit.name),
+            h("a", { href: where(hit.id), "data-entity": hit.id }, hit.name),
             h("span", { class: "muted" }, ` ${hit.type}`, hit.file ? ` · ${hit.file}` : "")),
         ),
       );
@@ -127,7 +134,7 @@ export function graphView(root: HTMLElement, route: Route): Cleanup {
         h("h2", null, detail.name),
         h("p", { class: "where" }, h("span", { class: "type-name" }, detail.type), " · ",
           h("code", { id: "node-location" }, location(detail.file, detail.line_start, detail.line_end))),
-        h("p", null, h("a", { href: link("graph", [], { entity: detail.id, depth: depthSelect.value }) }, "Centre the graph here")),
+        h("p", null, h("a", { href: where(detail.id) }, "Centre the graph here")),
         detail.description ? h("pre", { class: "description" }, detail.description) : null,
         detail.chunks.length ? h("h3", null, `Chunks (${detail.chunks.length})`) : h("p", { class: "muted" }, "No chunk text stored."),
         detail.chunks.map((chunk) =>
@@ -200,9 +207,9 @@ export function graphView(root: HTMLElement, route: Route): Cleanup {
       const data = event.target.data();
       void showNode(data.id, { file: data.file, line: data.line, type: data.type, label: data.label });
     });
-    cy.on("dbltap", "node", (event) => go(link("graph", [], { entity: event.target.id(), depth: depthSelect.value })));
+    cy.on("dbltap", "node", (event) => go(where(event.target.id())));
     status.textContent = graph.truncated
-      ? `showing ${formatCount(graph.nodes.length)} of ${formatCount(graph.total_nodes)} nodes (and ${formatCount(graph.edges.length)} of ${formatCount(graph.total_edges)} edges): the neighbourhood was cut at ${MAX_NODES} nodes`
+      ? `showing ${formatCount(graph.nodes.length)} of ${formatCount(graph.total_nodes)} nodes (and ${formatCount(graph.edges.length)} of ${formatCount(graph.total_edges)} edges): the neighbourhood was cut at ${cap} nodes`
       : `showing ${formatCount(graph.nodes.length)} nodes and ${formatCount(graph.edges.length)} edges`;
     replace(legend, types.map((type) =>
       h("li", { "data-type": type }, h("span", { class: `swatch type-${typeIndex(type, types)}` }), `${type} (${graph.nodes.filter((n) => n.type === type).length})`)));
@@ -212,7 +219,7 @@ export function graphView(root: HTMLElement, route: Route): Cleanup {
     status.textContent = "Loading the neighbourhood…";
     try {
       const graph = await getJson<Neighbourhood>(
-        `/v1/graph/neighbourhood?entity=${encodeURIComponent(id)}&depth=${depth}&max_nodes=${MAX_NODES}`,
+        `/v1/graph/neighbourhood?entity=${encodeURIComponent(id)}&depth=${depth}&max_nodes=${cap}`,
       );
       draw(graph, id);
       const centre = graph.nodes.find((node) => node.id === id);
@@ -232,10 +239,12 @@ export function graphView(root: HTMLElement, route: Route): Cleanup {
   const form = h("form", { class: "search", on: { submit: (event: SubmitEvent) => {
     event.preventDefault();
     void search(query.value);
-  } } }, query, depthSelect, h("button", { type: "submit" }, "Search"));
-  depthSelect.addEventListener("change", () => {
-    if (entity) go(link("graph", [], { entity, depth: depthSelect.value }));
-  });
+  } } }, query, depthSelect, capSelect, h("button", { type: "submit" }, "Search"));
+  for (const select of [depthSelect, capSelect]) {
+    select.addEventListener("change", () => {
+      if (entity) go(where(entity));
+    });
+  }
 
   root.append(
     h("h1", null, "Graph"),
