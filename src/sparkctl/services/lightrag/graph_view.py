@@ -180,9 +180,11 @@ def relation_of(data: dict[str, Any]) -> str:
 
 
 def direction(a: str, b: str, data: dict[str, Any], relation: str) -> tuple[str, str]:
-    """(source, target) of a relationship: as its description says for code, as stored otherwise."""
-    description = str(data.get("description") or "")
-    if relation != "related" and description.startswith(f"{b} {relation} {a}"):
+    """(source, target) of a relationship: as its description says for code; for others, whose graph keeps no
+    direction, in name order (the same whichever end the walk came from)."""
+    if relation == "related":
+        return (a, b) if a <= b else (b, a)
+    if str(data.get("description") or "").startswith(f"{b} {relation} {a}"):
         return b, a
     return a, b
 
@@ -244,6 +246,12 @@ def _pairs(nodes: Iterable[str], among: set[str], adjacency: dict[str, list[str]
     return list(found.values())
 
 
+def _count_edges(among: set[str], adjacency: dict[str, list[str]]) -> int:
+    """Edges between two nodes of `among` (each seen from both ends), self-loops left out."""
+    ends = sum(1 for node in among for other in adjacency.get(node, ()) if other in among and other != node)
+    return ends // 2
+
+
 async def neighbourhood(reader: GraphReader, entity: str, depth: int, max_nodes: int) -> dict[str, Any]:
     """The nodes within `depth` of `entity`, nearest first and, within a distance, most connected first, at most
     `max_nodes` of them, and the edges between those; what the cap cut is counted in the totals."""
@@ -257,7 +265,7 @@ async def neighbourhood(reader: GraphReader, entity: str, depth: int, max_nodes:
             break
         if len(layer) > room:
             degrees = await reader.degrees(layer)
-            layer = sorted(layer, key=lambda node: (-degrees.get(node, 0), node))[:room]
+            layer = heapq.nsmallest(room, layer, key=lambda node: (-degrees.get(node, 0), node))
         selected += layer
     chosen = set(selected)
     pairs = _pairs(selected, chosen, walk.adjacency)
@@ -278,7 +286,7 @@ async def neighbourhood(reader: GraphReader, entity: str, depth: int, max_nodes:
         relation = relation_of(edge)
         source, target = direction(a, b, edge, relation)
         links.append({"id": f"{source}->{target}", "source": source, "target": target, "relation": relation})
-    total_edges = len(_pairs(walk.seen, walk.seen, walk.adjacency))
+    total_edges = _count_edges(walk.seen, walk.adjacency)
     return {
         "nodes": nodes,
         "edges": links,
