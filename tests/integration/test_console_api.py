@@ -18,6 +18,7 @@ import pytest
 
 from sparkctl.client import Endpoint, OrchestratorClient
 from sparkctl.services.lightrag.graph_view import MAX_CHUNK_CHARS
+from sparkctl.services.orchestrator.routes import jobs as jobs_routes
 from support.archives import tarball
 from support.codebases import ingest
 from support.fake_llm import FakeLLM
@@ -316,3 +317,14 @@ def test_the_jobs_feed_wants_a_key_allowed_the_workspace(shops: Console) -> None
     assert error_of(shops.call("GET", "/v1/jobs/events", key=None, workspace="shop-a"), 401)["code"] == (
         "missing_api_key"
     )
+
+
+def test_a_quiet_jobs_feed_sends_keepalive_comments(start_orchestrator: Start, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(jobs_routes, "EVENT_KEEPALIVE_SECONDS", 1.0)
+    url = start_orchestrator(api_keys=KEYS)
+    headers = {"Authorization": "Bearer a-key", "X-Workspace": "shop-a"}
+    with httpx.stream("GET", f"{url}/v1/jobs/events", headers=headers, timeout=30) as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        first = next(line for line in response.iter_lines() if line)
+    assert first == ": keepalive"
