@@ -56,7 +56,6 @@ class Stored:
     """What PostgreSQL holds of a workspace."""
 
     files: int
-    sessions: int
     last_ingest: LastIngest | None
 
 
@@ -71,9 +70,8 @@ async def stored_names(conn: AsyncConnection, allowed: frozenset[str] | None) ->
 
 
 async def stored(conn: AsyncConnection, names: list[str]) -> dict[str, Stored]:
-    """Indexed files, chat sessions and newest job of each workspace."""
+    """Indexed files and newest job of each workspace."""
     files = await _counts(conn, "workspace_files", names)
-    sessions = await _counts(conn, "chat_sessions", names)
     cursor = await conn.execute(
         """
         SELECT DISTINCT ON (workspace) workspace, id, status, kind, finished_at, created_at FROM ingest_jobs
@@ -82,7 +80,7 @@ async def stored(conn: AsyncConnection, names: list[str]) -> dict[str, Stored]:
         (names,),
     )
     last = {row[0]: LastIngest(str(row[1]), row[2], row[3], row[4], row[5]) for row in await cursor.fetchall()}
-    return {name: Stored(files.get(name, 0), sessions.get(name, 0), last.get(name)) for name in names}
+    return {name: Stored(files.get(name, 0), last.get(name)) for name in names}
 
 
 async def _counts(conn: AsyncConnection, table: str, names: list[str]) -> dict[str, int]:
