@@ -176,7 +176,7 @@ def main() -> None:
     parser.add_argument("--baseline-files", type=int, default=2000, help="files of the baseline run")
     parser.add_argument("--package", default=None, help="draw the corpus from this package only")
     parser.add_argument("--queries", type=int, default=50, help="archival lookups timed per run")
-    parser.add_argument("--vector-index", choices=("exact", "hnsw"), default="exact", help="as `sparkctl local up`")
+    parser.add_argument("--vector-index", choices=("exact", "hnsw"), default="hnsw", help="as `sparkctl local up`")
     args = parser.parse_args()
 
     files = corpus(args.files, args.package)

@@ -503,13 +503,10 @@ async def test_a_workspace_indexed_with_another_embedder_is_refused_until_it_is_
     service_database: str, fake_llm_server: FakeLLM, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     """LightRAG keeps each embedder's vectors in tables of their own: searched with another embedder, a
-    workspace would find nothing and say nothing. Here the catalog's embed model changes size."""
+    workspace would find nothing and say nothing. Here the hash embedder changes size."""
     folder = tmp_path_factory.mktemp("embedders")
-    catalog = folder / "models.toml"
-    shipped = Path(__file__).parents[2] / "src" / "sparkctl" / "models.toml"
-    catalog.write_text(shipped.read_text().replace("dimensions = 1024", "dimensions = 512"))
     before = settings_for(service_database, fake_llm_server.url, folder / "before")
-    after = settings_for(service_database, fake_llm_server.url, folder / "after", models=catalog)
+    after = settings_for(service_database, fake_llm_server.url, folder / "after", hash_dimensions=512)
 
     async with running_service(before) as service:
         assert (await service.call("POST", "/documents/custom_kg", "re-embedded", json=CODE_KG)).status_code == 200
@@ -519,7 +516,7 @@ async def test_a_workspace_indexed_with_another_embedder_is_refused_until_it_is_
         assert checked.status_code == 409
         error = checked.json()["error"]
         assert error["code"] == "embedder_changed"
-        assert "hash (1024 dimensions)" in error["message"] and "hash (512 dimensions)" in error["message"]
+        assert "hash (256 dimensions)" in error["message"] and "hash (512 dimensions)" in error["message"]
         assert "--reindex" in error["hint"]
         payload = {"query": "Client", "mode": "local", "ll_keywords": ["Client"], "hl_keywords": ["Client"]}
         assert (await service.call("POST", "/query/data", "re-embedded", json=payload)).status_code == 409
@@ -589,8 +586,8 @@ async def test_deferred_inserts_are_written_once_on_commit_and_the_graph_survive
         again = await first.call("POST", "/documents/commit_graph", "deferred")
 
     assert not written_before_commit
-    assert committed.json() == {"status": "success", "written": True}
-    assert again.json() == {"status": "success", "written": False}
+    assert committed.json() == {"status": "success", "written": True, "indexes_built": []}
+    assert again.json() == {"status": "success", "written": False, "indexes_built": []}
     async with running_service(settings) as restarted:
         nodes, edges = await graph_of(restarted, "deferred", "httpx._models.Request")
     assert {"httpx._client.Client", "httpx._models.Request", "httpx._build.build"} <= nodes
@@ -634,7 +631,7 @@ async def test_a_deferred_insert_is_written_by_the_timer_when_nobody_commits(
             await asyncio.sleep(0.1)
         committed = await service.call("POST", "/documents/commit_graph", "timer")
     assert "httpx._client.Client" in graph_file(tmp_path, "timer").read_text()
-    assert committed.json() == {"status": "success", "written": False}
+    assert committed.json() == {"status": "success", "written": False, "indexes_built": []}
 
 
 async def test_a_deferred_deletion_is_written_on_commit(

@@ -38,18 +38,17 @@ def test_another_embedder_is_refused_at_once_and_reindex_embeds_the_workspace_an
     database_url: str, nats_url: str, redis_server: EmbeddedServer, fake_llm: FakeLLM, tmp_path: Path
 ) -> None:
     archive = httpx_source_tarball()
-    catalog = tmp_path / "models.toml"
-    shipped = Path(__file__).parents[2] / "src" / "sparkctl" / "models.toml"
-    catalog.write_text(shipped.read_text().replace("dimensions = 1024", "dimensions = 512"))
 
     with services(database_url, nats_url, redis_server.url, fake_llm.url, tmp_path / "before") as stack:
         assert ingest(stack, archive, WORKSPACE)["status"] == "completed"
 
-    with services(database_url, nats_url, redis_server.url, fake_llm.url, tmp_path / "after", models=catalog) as stack:
+    with services(
+        database_url, nats_url, redis_server.url, fake_llm.url, tmp_path / "after", hash_dimensions=512
+    ) as stack:
         refused = ingest(stack, archive, WORKSPACE)
         assert refused["status"] == "failed"
         assert refused["attempts"] == 1
-        assert "hash (1024 dimensions)" in refused["error"] and "hash (512 dimensions)" in refused["error"]
+        assert "hash (256 dimensions)" in refused["error"] and "hash (512 dimensions)" in refused["error"]
         assert "--reindex" in refused["error"]
 
         final = reindex(stack, archive)

@@ -189,16 +189,28 @@ def test_external_imports_are_kept_and_marked() -> None:
     assert [(r.target, r.external) for r in linked[0].relationships if r.kind == "imports"] == [("requests", True)]
 
 
-def test_chunks_follow_definitions_cover_every_line_and_never_cut_one() -> None:
-    source = b"import os\n\n" + b"".join(f"def f{i}():\n    return {i}\n\n".encode() for i in range(5))
-    parsed = parse_file("m.py", source)
-    lines = source.decode().splitlines(keepends=True)
+FIVE_FUNCTIONS = b"import os\n\n" + b"".join(f"def f{i}():\n    return {i}\n\n".encode() for i in range(5))
+
+
+def test_chunks_cover_every_line_once_and_never_cut_a_definition() -> None:
+    parsed = parse_file("m.py", FIVE_FUNCTIONS)
+    lines = FIVE_FUNCTIONS.decode().splitlines(keepends=True)
     covered = [line for c in parsed.chunks for line in range(c.start_line, c.end_line + 1)]
     assert len(covered) == len(set(covered))
     assert {n for n, text in enumerate(lines, start=1) if text.strip()} <= set(covered)
     assert all(c.content == "".join(lines[c.start_line - 1 : c.end_line]) for c in parsed.chunks)
-    functions = [c for c in parsed.chunks if c.content.startswith("def ")]
-    assert [c.start_line for c in functions] == [3, 6, 9, 12, 15]
+    definitions = [(3 + 3 * i, 4 + 3 * i) for i in range(5)]
+    assert all(any(c.start_line <= start and end <= c.end_line for c in parsed.chunks) for start, end in definitions)
+
+
+def test_neighbouring_definitions_share_a_chunk_up_to_the_packing_size() -> None:
+    lines = FIVE_FUNCTIONS.decode().splitlines(keepends=True)
+    spans = [Span(3 + 3 * i, 4 + 3 * i) for i in range(5)]
+    assert [(c.start_line, c.end_line) for c in parse_file("m.py", FIVE_FUNCTIONS).chunks] == [(1, 17)]
+    one_each = code_chunks("m.py", "python", lines, spans, pack=1)
+    assert [c.start_line for c in one_each if c.content.startswith("def ")] == [3, 6, 9, 12, 15]
+    two_each = code_chunks("m.py", "python", lines, spans, pack=16)
+    assert [c.content.count("def ") for c in two_each if "def " in c.content] == [2, 2, 1]
 
 
 def test_a_class_over_budget_is_split_at_its_methods() -> None:
@@ -206,10 +218,11 @@ def test_a_class_over_budget_is_split_at_its_methods() -> None:
     source = ("class Big:\n" + methods).encode()
     lines = source.decode().splitlines(keepends=True)
     parsed = parse_file("big.py", source, budget=200)
-    assert len(parsed.chunks) >= 6
+    assert len(parsed.chunks) >= 3
     assert all(c.content.lstrip().startswith(("def m", "class Big")) for c in parsed.chunks)
+    assert all(c.content.count("x = 1") % 20 == 0 for c in parsed.chunks)
     span = Span(1, len(lines), [Span(2 + i * 22, 22 + i * 22) for i in range(6)])
-    assert [c.start_line for c in code_chunks("big.py", "python", lines, [span], budget=200)][:3] == [1, 2, 24]
+    assert [c.start_line for c in code_chunks("big.py", "python", lines, [span], budget=200, pack=1)][:3] == [1, 2, 24]
 
 
 def test_chunk_ids_are_stable_and_entities_cite_them() -> None:

@@ -7,6 +7,7 @@ answer means the request itself is wrong, which a retry would not change.
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -32,8 +33,15 @@ class ServiceClient:
         return await self.send("POST", path, payload, headers)
 
     async def send(
-        self, method: str, path: str, payload: dict[str, Any] | None = None, headers: dict[str, str] | None = None
+        self,
+        method: str,
+        path: str,
+        payload: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+        *,
+        raw: bool = False,
     ) -> Any:
+        """The answer's JSON (`raw`: its bytes, unparsed)."""
         try:
             response = await self.http.request(
                 method, f"{self.url}{path}", json=payload, headers={**self.auth, **(headers or {})}
@@ -47,7 +55,7 @@ class ServiceClient:
             raise ServiceUnavailable(f"{self.name} at {self.url} failed: {_reason(response)}")
         if response.status_code >= 400:
             raise ServiceRefused(f"{self.name} refused {path}: {_reason(response)}", code=_code(response))
-        return response.json()
+        return response.content if raw else response.json()
 
 
 class ServiceRefused(SparkctlError):
@@ -84,8 +92,12 @@ class PreprocessorClient(ServiceClient):
 
     async def parse_batch(self, files: Sequence[tuple[str, bytes]]) -> list[dict[str, Any]]:
         """ParsedFile documents (as JSON) for these files, in the same order."""
+        return list(json.loads(await self.parse_batch_raw(files))["files"])
+
+    async def parse_batch_raw(self, files: Sequence[tuple[str, bytes]]) -> bytes:
+        """The answer as it came: `{"files": [ParsedFile, ...]}` for these files, in the same order."""
         payload = {"files": [{"path": path, "content_base64": base64.b64encode(data).decode()} for path, data in files]}
-        return list((await self.post("/parse/batch", payload))["files"])
+        return bytes(await self.send("POST", "/parse/batch", payload, raw=True))
 
 
 class LightragClient(ServiceClient):
@@ -99,9 +111,11 @@ class LightragClient(ServiceClient):
         payload = kg | ({"defer_graph_write": True} if defer_graph_write else {})
         return dict(await self.post("/documents/custom_kg", payload, {WORKSPACE_HEADER: workspace}))
 
-    async def commit_graph(self, workspace: str) -> dict[str, Any]:
-        """Write the graph changes deferred inserts and deletions left in memory."""
-        return dict(await self.post("/documents/commit_graph", {}, {WORKSPACE_HEADER: workspace}))
+    async def commit_graph(self, workspace: str, *, build_indexes: bool = False) -> dict[str, Any]:
+        """Write the graph changes deferred inserts and deletions left in memory; `build_indexes` at the end of a
+        bulk write, to have the vector indexes its inserts dropped built again."""
+        payload = {"build_indexes": True} if build_indexes else {}
+        return dict(await self.post("/documents/commit_graph", payload, {WORKSPACE_HEADER: workspace}))
 
     async def insert_text(self, workspace: str, text: str, file_source: str) -> dict[str, Any]:
         payload = {"text": text, "file_source": file_source}

@@ -11,17 +11,23 @@ only the chunks, entities and relationships carry the file). `delete_files` hand
 3. every entity and relationship citing those chunks or files loses them; one left with no other
    chunk or file is deleted, with its vectors; the others keep their remaining sources.
 
-Step 3 reads the workspace's whole graph: fine for one codebase, linear in its size.
+Step 3 reads the workspace's whole graph, linear in its size: the live NetworkX graph is read in place (no copy
+of its 800 000 attribute dicts), and only nodes and edges whose `file_path` names one of the files are looked at
+closely (every writer of this service records a chunk's file beside the chunk). Vectors are deleted by id — an
+entity's is `ent-` + the hash of its name, a relationship's those of its two directions — never by a search on
+a column without an index.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from typing import Any
 
 from lightrag.constants import GRAPH_FIELD_SEP
+from lightrag.kg.networkx_impl import NetworkXStorage
 from lightrag.kg.shared_storage import get_namespace_data, get_namespace_lock, get_storage_keyed_lock
-from lightrag.utils import make_relation_chunk_key, make_relation_vdb_ids
+from lightrag.utils import compute_mdhash_id, make_relation_chunk_key, make_relation_vdb_ids
 from pydantic import BaseModel
 
 from sparkctl.services.lightrag.backends import InternalError, WorkspaceBusy
@@ -29,6 +35,9 @@ from sparkctl.services.lightrag.engine import Workspace
 from sparkctl.services.lightrag.sources import to_stored
 
 logger = logging.getLogger(__name__)
+
+_Node = tuple[Any, dict[str, Any]]
+_Edge = tuple[Any, Any, dict[str, Any]]
 
 
 class DocumentDeleted(BaseModel):
@@ -127,6 +136,17 @@ async def _column(workspace: Workspace, select: str, stored_paths: list[str]) ->
     return [row["id"] for row in rows or []]
 
 
+async def _nodes_and_edges(graph: Any) -> tuple[Iterable[_Node], Iterable[_Edge]]:
+    """(name, data) of every node and (source, target, data) of every edge; NetworkX's live graph read in place
+    (only read: nothing awaits while it is walked), another storage's copied out."""
+    if isinstance(graph, NetworkXStorage):
+        live = await graph._get_graph()
+        return live.nodes(data=True), live.edges(data=True)
+    nodes = [(node.pop("id"), node) for node in await graph.get_all_nodes()]
+    edges = [(edge.pop("source"), edge.pop("target"), edge) for edge in await graph.get_all_edges()]
+    return nodes, edges
+
+
 def _split(value: Any) -> list[str]:
     return [item for item in str(value or "").split(GRAPH_FIELD_SEP) if item]
 
@@ -150,28 +170,29 @@ class _GraphCleanup:
         return sorted(names)
 
     async def plan(self) -> None:
-        graph = self._workspace.rag.chunk_entity_relation_graph
-        for node in await graph.get_all_nodes():
-            name = str(node.pop("id"))
-            trimmed = self._trimmed(node)
+        nodes, edges = await _nodes_and_edges(self._workspace.rag.chunk_entity_relation_graph)
+        for name, data in nodes:
+            trimmed = self._trimmed(data)
             if trimmed is None:
                 continue
             if trimmed is False:
-                self.nodes_deleted.append(name)
+                self.nodes_deleted.append(str(name))
             else:
-                self.nodes_updated[name] = trimmed
+                self.nodes_updated[str(name)] = trimmed
         gone = set(self.nodes_deleted)
-        for edge in await graph.get_all_edges():
-            pair = (str(edge.pop("source")), str(edge.pop("target")))
-            trimmed = False if gone.intersection(pair) else self._trimmed(edge)
+        for source, target, data in edges:
+            trimmed = False if source in gone or target in gone else self._trimmed(data)
             if trimmed is False:
-                self.edges_deleted.append(pair)
+                self.edges_deleted.append((str(source), str(target)))
             elif trimmed is not None:
-                self.edges_updated[pair] = trimmed
+                self.edges_updated[(str(source), str(target))] = trimmed
 
     def _trimmed(self, data: dict[str, Any]) -> dict[str, Any] | bool | None:
         """None: untouched; False: nothing of it is left; else its data without the deleted sources."""
-        sources, files = _split(data.get("source_id")), _split(data.get("file_path"))
+        cited = str(data.get("file_path") or "")
+        if not any(path in cited for path in self._paths):
+            return None
+        sources, files = _split(data.get("source_id")), _split(cited)
         if not (self._chunks.intersection(sources) or self._paths.intersection(files)):
             return None
         kept_sources = [source for source in sources if source not in self._chunks]
@@ -189,10 +210,8 @@ class _GraphCleanup:
             )
             await rag.relation_chunks.delete([make_relation_chunk_key(src, tgt) for src, tgt in self.edges_deleted])
             await graph.remove_edges(self.edges_deleted)
-        for name in self.nodes_deleted:
-            await rag.entities_vdb.delete_entity(name)
-            await rag.relationships_vdb.delete_entity_relation(name)
         if self.nodes_deleted:
+            await rag.entities_vdb.delete([compute_mdhash_id(name, prefix="ent-") for name in self.nodes_deleted])
             await rag.entity_chunks.delete(self.nodes_deleted)
             await graph.remove_nodes(self.nodes_deleted)
         for name, data in self.nodes_updated.items():

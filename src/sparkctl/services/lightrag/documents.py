@@ -5,6 +5,7 @@ Inserts are synchronous: they answer once the text is indexed, so the worker can
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from typing import Any, Literal
 
@@ -28,6 +29,7 @@ from sparkctl.services.lightrag.dependencies import (
     get_writable_workspace,
 )
 from sparkctl.services.lightrag.engine import Workspace
+from sparkctl.services.lightrag.graph_edges import insert_graph_edges
 from sparkctl.services.lightrag.graph_storage import commit_graph, deferred_graph_writes
 from sparkctl.services.lightrag.prose import DocumentState, InsertResponse, insert_prose
 from sparkctl.services.lightrag.settings import LightragSettings
@@ -89,6 +91,11 @@ class KgRelationship(BaseModel):
     weight: float = 1.0
     source_id: str = ""
     file_path: str | None = None
+    indexed: bool = Field(
+        default=True,
+        description="false: stored in the graph only, without a vector (a structural edge, such as a class "
+        "containing its methods, that its entities' names already say; see graph_edges.py)",
+    )
 
 
 DEFER = (
@@ -107,17 +114,19 @@ class CustomKgRequest(BaseModel):
     defer_graph_write: bool = Field(default=False, description=DEFER)
 
     def for_lightrag(self) -> dict[str, list[dict[str, Any]]]:
-        """The dict with every file path in its stored form (an absent one keeps LightRAG's default)."""
+        """The dict with every file path in its stored form (an absent one keeps LightRAG's default); the
+        relationships stored in the graph only are under `graph_only`, which LightRAG does not read."""
 
         def stored(item: BaseModel) -> dict[str, Any]:
-            data = item.model_dump(exclude={"file_path"})
+            data = item.model_dump(exclude={"file_path", "indexed"})
             path = getattr(item, "file_path", None)
             return data | ({"file_path": to_stored(path)} if path else {})
 
         return {
             "chunks": [stored(chunk) for chunk in self.chunks],
             "entities": [stored(entity) for entity in self.entities],
-            "relationships": [stored(relationship) for relationship in self.relationships],
+            "relationships": [stored(item) for item in self.relationships if item.indexed],
+            "graph_only": [stored(item) for item in self.relationships if not item.indexed],
         }
 
 
@@ -143,9 +152,17 @@ class DeleteFilesRequest(BaseModel):
     defer_graph_write: bool = Field(default=False, description=DEFER)
 
 
+class GraphCommitRequest(BaseModel):
+    build_indexes: bool = Field(
+        default=False,
+        description="the bulk write is over: also build the vector indexes it dropped (vector_index.py)",
+    )
+
+
 class GraphCommitted(BaseModel):
     status: Literal["success"] = "success"
     written: bool = Field(description="whether deferred changes were written (false: there were none)")
+    indexes_built: list[str] = Field(default=[], description="the vector tables whose index was built")
 
 
 class DocumentsResponse(BaseModel):
@@ -190,9 +207,23 @@ async def insert_texts(
 async def insert_custom_kg(
     body: CustomKgRequest, workspace: Workspace = Depends(get_writable_workspace)
 ) -> CustomKgResponse:
-    """Code goes in this way: its entities and relationships are given, no LLM is asked."""
+    """Code goes in this way: its entities and relationships are given, no LLM is asked. A deferred insert is a
+    bulk write's: it may drop the vector indexes it brings many rows to (vector_index.py)."""
+    kg = body.for_lightrag()
+    graph_only = kg.pop("graph_only")
+    rag = workspace.rag
+    if body.defer_graph_write:
+        coming = {
+            rag.chunks_vdb.table_name: len(kg["chunks"]),
+            rag.entities_vdb.table_name: len(kg["entities"]),
+            rag.relationships_vdb.table_name: len(kg["relationships"]),
+        }
+        await workspace.indexes.before_bulk_insert(rag, coming)
     with deferred_graph_writes() if body.defer_graph_write else contextlib.nullcontext():
-        await workspace.rag.ainsert_custom_kg(body.for_lightrag(), full_doc_id=body.full_doc_id)
+        await insert_graph_edges(workspace, graph_only, kg["chunks"])
+        await rag.ainsert_custom_kg(kg, full_doc_id=body.full_doc_id)
+        if graph_only:
+            await rag.chunk_entity_relation_graph.index_done_callback()
     return CustomKgResponse(chunks=len(body.chunks), entities=len(body.entities), relationships=len(body.relationships))
 
 
@@ -268,6 +299,14 @@ async def delete_file_data(body: DeleteFilesRequest, workspace: Workspace = Depe
 
 
 @router.post("/commit_graph", response_model=GraphCommitted)
-async def commit_deferred_graph(workspace: Workspace = Depends(get_workspace)) -> GraphCommitted:
-    """Write what deferred inserts and deletions changed in the graph; the worker asks before it records files."""
-    return GraphCommitted(written=await commit_graph(workspace.rag.chunk_entity_relation_graph))
+async def commit_deferred_graph(
+    body: GraphCommitRequest | None = None, workspace: Workspace = Depends(get_workspace)
+) -> GraphCommitted:
+    """Write what deferred inserts and deletions changed in the graph; the worker asks before it records files,
+    and at the end of a job has the vector indexes its inserts dropped built again (PostgreSQL builds them while
+    this process writes the graph)."""
+    graph = workspace.rag.chunk_entity_relation_graph
+    if not (body and body.build_indexes):
+        return GraphCommitted(written=await commit_graph(graph))
+    written, built = await asyncio.gather(commit_graph(graph), workspace.indexes.build_missing(workspace.rag))
+    return GraphCommitted(written=written, indexes_built=built)

@@ -31,6 +31,7 @@ from sparkctl.services.common.metrics import ModelCalls
 from sparkctl.services.lightrag.backends import parse_database_url
 from sparkctl.services.lightrag.graph_storage import BulkNetworkXStorage, register_graph_storage
 from sparkctl.services.lightrag.settings import LightragSettings
+from sparkctl.services.lightrag.vector_index import VectorIndexes
 
 logger = logging.getLogger(__name__)
 
@@ -49,9 +50,8 @@ def lightrag_environment(settings: LightragSettings) -> dict[str, str]:
         "POSTGRES_DATABASE": address.database,
         "POSTGRES_MAX_CONNECTIONS": str(settings.db_max_connections),
         "POSTGRES_CONNECTION_RETRIES": "1",
-        "POSTGRES_VECTOR_INDEX_TYPE": "HNSW" if settings.vector_index == "hnsw" else "",
-        "POSTGRES_HNSW_M": str(settings.hnsw_m),
-        "POSTGRES_HNSW_EF": str(settings.hnsw_ef_construction),
+        "POSTGRES_VECTOR_INDEX_TYPE": "",
+        "POSTGRES_SERVER_SETTINGS": f"hnsw.ef_search={settings.hnsw_ef_search}",
     }
     if address.sslmode:
         env["POSTGRES_SSL_MODE"] = address.sslmode
@@ -81,9 +81,10 @@ def apply_lightrag_environment(settings: LightragSettings) -> None:
     retry hook `_reset_pool` waits for it), so a request made while PostgreSQL is down would hang for
     ever. With one attempt it fails at once (503), and asyncpg's pool reconnects once PostgreSQL is back.
 
-    An empty POSTGRES_VECTOR_INDEX_TYPE makes LightRAG create no vector index (`vector_index = "exact"`).
-    Maintaining a 1024-dimensional HNSW index is most of the cost of indexing code (bench/ingest.py), while
-    an exact scan of a few tens of thousands of vectors answers as fast as the index does.
+    An empty POSTGRES_VECTOR_INDEX_TYPE makes LightRAG create no vector index: with `vector_index = "hnsw"` this
+    service builds them itself, at the end of a bulk write (vector_index.py), because maintaining an HNSW index
+    insert by insert is most of the cost of indexing code (bench/ingest.py) and a build over the whole table
+    costs several times less.
     """
     os.environ.update(lightrag_environment(settings))
     for name in WORKSPACE_OVERRIDES:
@@ -164,7 +165,7 @@ class Models:
         return cls(
             extract=ChatModel.from_catalog(extract[0]),
             embed_name="hash" if use_hash else embed[0].pull_ref,
-            dimensions=int(embed[0].dimensions or 0),
+            dimensions=settings.hash_dimensions if use_hash else int(embed[0].dimensions or 0),
             embed_context=embed[0].context,
             llm=LlmClient(settings.llm_url, http, api_key=api_key, calls=calls),
             embedder=None if use_hash else LlmClient(settings.embedding_url, http, api_key=api_key, calls=calls),
@@ -202,6 +203,7 @@ class Workspace:
     name: str
     rag: LightRAG
     failures: ModelFailures
+    indexes: VectorIndexes
 
     async def close(self) -> None:
         await self.rag.finalize_storages()
@@ -321,7 +323,9 @@ class EmbedderCheck:
 
 
 def embedding_function(models: Models, failures: ModelFailures) -> EmbeddingFunc:
-    """LightRAG's `embedding_func`: the catalog's embed model, or the hash embedder, at the catalog's size."""
+    """LightRAG's `embedding_func`: the catalog's embed model at the catalog's size, or the hash embedder at its own.
+    The hash embedder takes a text of any length: without a token limit, LightRAG counts no tokens of what it
+    embeds (a tokenizer pass over every entity and relationship)."""
     check = EmbedderCheck(models)
 
     async def embed(texts: list[str]) -> np.ndarray:
@@ -341,9 +345,14 @@ def embedding_function(models: Models, failures: ModelFailures) -> EmbeddingFunc
     return EmbeddingFunc(
         embedding_dim=models.dimensions,
         func=embed,
-        max_token_size=models.embed_context,
+        max_token_size=None if models.embedder is None else models.embed_context,
         model_name=models.embed_name,
     )
+
+
+HASH_BATCHES = {"embedding_batch_num": 1024, "embedding_func_max_async": 2}
+"""The hash embedder runs in one process of its own: LightRAG's default of batches of 10 texts, 8 at a time,
+made a repository's 700 000 vectors 70 000 round trips to it."""
 
 
 def context_limits(context: int | None) -> dict[str, int]:
@@ -378,6 +387,7 @@ async def open_workspace(name: str, settings: LightragSettings, models: Models) 
         default_llm_timeout=int(settings.llm_timeout),
         default_embedding_timeout=int(settings.llm_timeout),
         embedding_func=embedding_function(models, failures),
+        **(HASH_BATCHES if models.embedder is None else {}),  # type: ignore[arg-type]
         tokenizer=models.tokenizer,
         **context_limits(models.extract.context),  # type: ignore[arg-type]
     )
@@ -389,7 +399,7 @@ async def open_workspace(name: str, settings: LightragSettings, models: Models) 
         await _release_partial(rag)
         raise
     logger.info("workspace %s opened", name)
-    return Workspace(name=name, rag=rag, failures=failures)
+    return Workspace(name=name, rag=rag, failures=failures, indexes=VectorIndexes(settings))
 
 
 async def _release_partial(rag: LightRAG) -> None:

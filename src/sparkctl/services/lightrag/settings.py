@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from sparkctl.services.common.embedding import DEFAULT_DIMENSIONS
 from sparkctl.services.common.settings import LlmSettings, ServiceSettings
 
 
@@ -33,11 +34,32 @@ class LightragSettings(ServiceSettings, LlmSettings):
     )
     vector_index: Literal["hnsw", "exact"] = Field(
         default="hnsw",
-        description="hnsw: approximate search through a pgvector HNSW index (large workspaces); exact: no index, "
-        "a full scan per query (exact results; indexing several times faster, for laptop-sized workspaces)",
+        description="hnsw: approximate search through pgvector HNSW indexes, built at the end of a bulk write (an "
+        "ingest job) and kept up to date by smaller ones; exact: no index, a full scan per query (exact results, "
+        "for small workspaces)",
     )
     hnsw_m: int = Field(default=16, ge=2, le=100, description="HNSW links per node (pgvector's m)")
     hnsw_ef_construction: int = Field(default=64, ge=4, le=1000, description="HNSW build candidate list size")
+    hnsw_ef_search: int = Field(
+        default=100,
+        ge=1,
+        le=1000,
+        description="HNSW search candidate list size (pgvector's hnsw.ef_search): higher finds more of the exact "
+        "nearest vectors, and costs more per search",
+    )
+    index_build_memory_mb: int = Field(
+        default=1024,
+        ge=64,
+        description="PostgreSQL's maintenance_work_mem while an HNSW index is built (a graph that does not fit is "
+        "built on disk, several times slower)",
+    )
+    hash_dimensions: int = Field(
+        default=DEFAULT_DIMENSIONS,
+        ge=16,
+        le=4096,
+        description="the size of the hash embedder's vectors (SPARKCTL_EMBEDDER=hash); the catalog's embed model "
+        "keeps its own",
+    )
     llm_max_async: int = Field(default=4, ge=1, description="concurrent LLM calls per workspace")
     db_max_connections: int = Field(default=16, ge=2, description="LightRAG's PostgreSQL pool, shared by workspaces")
     max_body_bytes: int = Field(default=256 * 1024 * 1024, ge=1024, description="largest request body accepted")

@@ -10,6 +10,7 @@ external otherwise.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 
 from sparkctl.services.common.parsed import ParsedFile, Reference, Relationship
 
@@ -17,19 +18,28 @@ SELF_PREFIXES = ("self.", "this.", "super().", "Self::", "self::", "this->")
 
 
 class SymbolIndex:
-    """Every entity of a repository by qualified name, and by simple name."""
+    """Every entity of a repository by qualified name, and by simple name. It depends on the names alone, so a
+    worker that kept the names of unchanged files (worker/symbols.py) builds it without parsing them again."""
 
     def __init__(self, files: list[ParsedFile]) -> None:
+        self._index_names(entity.name for parsed in files for entity in parsed.entities)
+
+    @classmethod
+    def of_names(cls, names: Iterable[str]) -> SymbolIndex:
+        index = cls.__new__(cls)
+        index._index_names(names)
+        return index
+
+    def _index_names(self, names: Iterable[str]) -> None:
         self.names: set[str] = set()
         by_simple: dict[str, set[str]] = defaultdict(set)
         by_package: dict[str, set[str]] = defaultdict(set)
-        for parsed in files:
-            for entity in parsed.entities:
-                self.names.add(entity.name)
-                parts = entity.name.split(".")
-                by_simple[parts[-1]].add(entity.name)
-                if len(parts) >= 3:
-                    by_package[".".join([*parts[:-2], parts[-1]])].add(entity.name)
+        for name in names:
+            self.names.add(name)
+            parts = name.split(".")
+            by_simple[parts[-1]].add(name)
+            if len(parts) >= 3:
+                by_package[".".join([*parts[:-2], parts[-1]])].add(name)
         self.unique = {simple: next(iter(names)) for simple, names in by_simple.items() if len(names) == 1}
         self.reexported = {short: next(iter(names)) for short, names in by_package.items() if len(names) == 1}
         """`httpx.Client` → `httpx._client.Client`: a package re-exporting a name of one of its modules."""
@@ -58,21 +68,24 @@ class SymbolIndex:
         return None
 
 
-def link(files: list[ParsedFile]) -> list[ParsedFile]:
-    """The same files with their references resolved into relationships (contains are kept as they are)."""
-    index = SymbolIndex(files)
-    linked = []
-    for parsed in files:
-        module = parsed.entities[0].name if parsed.entities else ""
-        relationships = [r for r in parsed.relationships if r.kind == "contains"]
-        seen = {(r.source, r.target, r.kind) for r in relationships}
-        for reference in parsed.references:
-            relationship = _relationship(index, reference, module, parsed)
-            if relationship and (relationship.source, relationship.target, relationship.kind) not in seen:
-                seen.add((relationship.source, relationship.target, relationship.kind))
-                relationships.append(relationship)
-        linked.append(parsed.model_copy(update={"relationships": relationships}))
-    return linked
+def link(files: list[ParsedFile], index: SymbolIndex | None = None) -> list[ParsedFile]:
+    """The same files with their references resolved into relationships (contains are kept as they are), against
+    `index` (default: the files' own entities)."""
+    index = index or SymbolIndex(files)
+    return [link_file(parsed, index) for parsed in files]
+
+
+def link_file(parsed: ParsedFile, index: SymbolIndex) -> ParsedFile:
+    """One file with its references resolved against the repository's index."""
+    module = parsed.entities[0].name if parsed.entities else ""
+    relationships = [r for r in parsed.relationships if r.kind == "contains"]
+    seen = {(r.source, r.target, r.kind) for r in relationships}
+    for reference in parsed.references:
+        relationship = _relationship(index, reference, module, parsed)
+        if relationship and (relationship.source, relationship.target, relationship.kind) not in seen:
+            seen.add((relationship.source, relationship.target, relationship.kind))
+            relationships.append(relationship)
+    return parsed.model_copy(update={"relationships": relationships})
 
 
 def _relationship(index: SymbolIndex, reference: Reference, module: str, parsed: ParsedFile) -> Relationship | None:

@@ -19,6 +19,8 @@ from sparkctl.services.preprocessor.linking import link
 __all__ = ["custom_kg", "link", "parse_file"]
 
 MAX_CHUNKS_PER_ENTITY = 8
+GRAPH_ONLY = frozenset({"contains"})
+"""Relationship kinds stored without a vector: a qualified name already says what contains it."""
 
 
 def parse_file(
@@ -132,6 +134,7 @@ def custom_kg(files: Iterable[ParsedFile]) -> dict[str, list[dict[str, Any]]]:
                     f"({relation.file}:{relation.line})",
                     "source_id": first_chunk[relation.source],
                     "file_path": relation.file,
+                    **({"indexed": False} if relation.kind in GRAPH_ONLY else {}),
                 }
             )
     return {"chunks": chunks, "entities": entities, "relationships": relationships}

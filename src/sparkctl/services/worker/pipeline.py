@@ -7,19 +7,24 @@ Every step can be repeated safely, which is what makes a redelivered job finish 
   recorded after that write;
 - chunk ids are derived from path and content, so storing the same file twice overwrites, never adds.
 
-Code is linked across the whole repository (a call resolves to a function in an unchanged file too),
-so every file is parsed when one changed; only new and changed files are sent to LightRAG. When nothing
-changed, nothing is parsed.
+Code is linked across the whole repository (a call resolves to a function in an unchanged file too): the
+entity names of unchanged files come from the worker's record of them (symbols.py), so only new and changed files
+are parsed (and files whose names were never recorded), and only new and changed files are sent to LightRAG. When
+nothing changed, nothing is parsed. Parsed files wait in a temporary file (spill.py) between parsing and linking:
+the worker holds the repository's entity names and one batch, not the parsed repository.
 """
 
 from __future__ import annotations
 
+import asyncio
+import collections
 import hashlib
+import itertools
 import logging
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeVar
 
@@ -28,9 +33,12 @@ from sparkctl.services.common import files as file_index
 from sparkctl.services.common import jobs
 from sparkctl.services.common.parsed import ParsedFile
 from sparkctl.services.common.remote import LightragClient, PreprocessorClient, ServiceRefused
-from sparkctl.services.preprocessor.parse import custom_kg, link
+from sparkctl.services.preprocessor.linking import SymbolIndex, link_file
+from sparkctl.services.preprocessor.parse import custom_kg
 from sparkctl.services.worker.archive import ArchiveLimits, extract_archive
 from sparkctl.services.worker.settings import WorkerSettings
+from sparkctl.services.worker.spill import ParsedNames, ParsedSpill
+from sparkctl.services.worker.symbols import SymbolRecords
 
 if TYPE_CHECKING:
     from psycopg_pool import AsyncConnectionPool
@@ -96,6 +104,7 @@ class IngestPipeline:
         self.pool = pool
         self.preprocessor = preprocessor
         self.lightrag = lightrag
+        self.symbols = SymbolRecords()
 
     @property
     def limits(self) -> ArchiveLimits:
@@ -127,6 +136,7 @@ class IngestPipeline:
         digests = {path: hashlib.sha256(data).hexdigest() for path, data in members}
         async with self.pool.connection() as conn:
             previous = await file_index.indexed_files(conn, job.workspace, job.source)
+            known = await self.symbols.known(conn, job.workspace, job.source, digests)
         changed_paths = {path for path, _ in members if previous.get(path) != digests[path]}
         vanished = sorted(set(previous) - set(digests)) if job.kind == "codebase" else []
         progress.files_total = len(members) + len(progress.skipped)
@@ -135,36 +145,75 @@ class IngestPipeline:
         if not changed_paths and not vanished:
             return
 
-        parsed = await self._parse(members)
+        to_parse = [(path, data) for path, data in members if path in changed_paths or path not in known]
         members.clear()
-        for item in parsed:
-            if (item.skipped or item.error) and item.path in changed_paths:
-                progress.skipped.append((item.path, item.skipped or f"error: {item.error}"))
-        linked = link([item for item in parsed if not item.skipped and not item.error])
-        to_index = [item for item in linked if item.path in changed_paths]
-        replaced = sorted(path for path in changed_paths if path in previous)
+        with ParsedSpill() as spill:
+            names = await self._parse(job, to_parse, spill, known, digests)
+            for item in names:
+                if not item.usable and item.path in changed_paths:
+                    progress.skipped.append((item.path, item.skipped or f"error: {item.error}"))
+            index = SymbolIndex.of_names(
+                itertools.chain(
+                    (name for path, kept in known.items() if path not in changed_paths for name in kept),
+                    (entity.name for item in names if item.usable for entity in item.entities),
+                )
+            )
+            replaced = sorted(path for path in changed_paths if path in previous)
+            await self.lightrag.delete_files(job.workspace, [*replaced, *vanished], defer_graph_write=True)
+            progress.files_deleted = len(vanished)
+            async with self.pool.connection() as conn:
+                await self.symbols.forget(conn, job.workspace, job.source, vanished)
 
-        await self.lightrag.delete_files(job.workspace, [*replaced, *vanished], defer_graph_write=True)
-        progress.files_deleted = len(vanished)
-
-        pending = _Uncommitted(forgotten=vanished, since=time.monotonic())
-        for batch in _batches(to_index, self.settings.insert_files):
-            await self._store(job, batch, progress)
-            retried = {path for path, reason in progress.skipped if reason.startswith(RETRIED_REASON)}
-            pending.stored |= {item.path: digests[item.path] for item in batch if item.path not in retried}
-            progress.files_done += len(batch)
-            if time.monotonic() - pending.since >= self.settings.graph_commit_seconds:
-                pending = await self._commit(job, pending)
-            await self._save(job, progress)
+            pending = _Uncommitted(forgotten=vanished, since=time.monotonic())
+            usable = (item for item in spill.files() if item.path in changed_paths and not (item.skipped or item.error))
+            for batch in _insert_batches((link_file(item, index) for item in usable), self.settings):
+                await self._store(job, batch, progress)
+                retried = {path for path, reason in progress.skipped if reason.startswith(RETRIED_REASON)}
+                pending.stored |= {item.path: digests[item.path] for item in batch if item.path not in retried}
+                progress.files_done += len(batch)
+                if time.monotonic() - pending.since >= self.settings.graph_commit_seconds:
+                    pending = await self._commit(job, pending)
+                await self._save(job, progress)
         settled = {path for path, reason in progress.skipped if not reason.startswith(RETRIED_REASON)}
         pending.stored |= {path: digests[path] for path in settled & changed_paths}
-        await self._commit(job, pending)
+        await self._commit(job, pending, last=True)
         await self._save(job, progress)
 
-    async def _commit(self, job: jobs.Job, pending: _Uncommitted) -> _Uncommitted:
+    async def _parse(
+        self,
+        job: jobs.Job,
+        files: list[tuple[str, bytes]],
+        spill: ParsedSpill,
+        known: dict[str, list[str]],
+        digests: dict[str, str],
+    ) -> list[ParsedNames]:
+        """Parse the files into `spill`, `parse_ahead` batches at a time, and record their entity names; what
+        linking needs of each, in order."""
+        batches = _batches(files, self.settings.batch_files)
+        files.clear()
+        names: list[ParsedNames] = []
+        waiting: collections.deque[asyncio.Task[bytes]] = collections.deque()
+        try:
+            for batch in batches:
+                waiting.append(asyncio.create_task(self.preprocessor.parse_batch_raw(batch)))
+                if len(waiting) >= self.settings.parse_ahead:
+                    names += spill.add(await waiting.popleft())
+            while waiting:
+                names += spill.add(await waiting.popleft())
+        finally:
+            for task in waiting:
+                task.cancel()
+        fresh = [(item.path, digests[item.path], [e.name for e in item.entities]) for item in names if item.usable]
+        known.update((path, kept) for path, _, kept in fresh)
+        async with self.pool.connection() as conn:
+            await self.symbols.remember(conn, job.workspace, job.source, fresh)
+        return names
+
+    async def _commit(self, job: jobs.Job, pending: _Uncommitted, *, last: bool = False) -> _Uncommitted:
         """Have LightRAG write the graph changes it deferred, then record what they hold: a file is recorded as
-        indexed (or forgotten) only once its graph is written."""
-        await self.lightrag.commit_graph(job.workspace)
+        indexed (or forgotten) only once its graph is written. The last commit of a job also has the vector
+        indexes its inserts dropped built again."""
+        await self.lightrag.commit_graph(job.workspace, build_indexes=last)
         async with self.pool.connection() as conn:
             await file_index.forget_files(conn, job.workspace, job.source, pending.forgotten)
             await file_index.record_files(conn, job.workspace, job.source, pending.stored, job.id)
@@ -181,13 +230,6 @@ class IngestPipeline:
             raise SparkctlError(
                 f"{refused.message}; run `sparkctl ingest --reindex` to index the workspace anew with this embedder"
             ) from None
-
-    async def _parse(self, members: Sequence[tuple[str, bytes]]) -> list[ParsedFile]:
-        parsed: list[ParsedFile] = []
-        for batch in _batches(list(members), self.settings.batch_files):
-            answers = await self.preprocessor.parse_batch(batch)
-            parsed.extend(ParsedFile.model_validate(answer) for answer in answers)
-        return parsed
 
     async def _store(self, job: jobs.Job, batch: list[ParsedFile], progress: Progress) -> None:
         """Code as a ready-made graph (no LLM call); prose through LightRAG's extraction."""
@@ -228,3 +270,19 @@ class IngestPipeline:
 
 def _batches(items: list[_T], size: int) -> list[list[_T]]:
     return [items[start : start + size] for start in range(0, len(items), size)]
+
+
+def _insert_batches(files: Iterable[ParsedFile], settings: WorkerSettings) -> Iterator[list[ParsedFile]]:
+    """Linked files in batches of `insert_files` files, or fewer when they hold more than `insert_records`
+    chunks, entities and relationships (a generated file can hold thousands)."""
+    batch: list[ParsedFile] = []
+    records = 0
+    for item in files:
+        size = len(item.chunks) + len(item.entities) + len(item.relationships)
+        if batch and (len(batch) >= settings.insert_files or records + size > settings.insert_records):
+            yield batch
+            batch, records = [], 0
+        batch.append(item)
+        records += size
+    if batch:
+        yield batch

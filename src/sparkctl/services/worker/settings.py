@@ -35,7 +35,14 @@ class WorkerSettings(ServiceSettings):
         default=DEFAULT_LIMITS.max_total_bytes, ge=1, description="bytes an archive may hold once decompressed"
     )
     batch_files: int = Field(default=200, ge=1, description="files sent to the preprocessor per request")
+    parse_ahead: int = Field(default=2, ge=1, description="requests to the preprocessor in flight at once")
     insert_files: int = Field(default=500, ge=1, description="code files stored in LightRAG per insert")
+    insert_records: int = Field(
+        default=20_000,
+        ge=1,
+        description="chunks, entities and relationships stored in LightRAG per insert at most (a single larger file "
+        "goes alone): what one request costs LightRAG's memory",
+    )
     graph_commit_seconds: float = Field(
         default=300.0,
         gt=0,
