@@ -8,6 +8,7 @@ import hashlib
 import io
 import os
 import tarfile
+from collections.abc import Sequence
 from pathlib import Path
 
 import httpx
@@ -18,6 +19,7 @@ import pytest
 from sparkctl.client import Endpoint, OrchestratorClient
 from sparkctl.local.servers import EmbeddedServer
 from sparkctl.services.common.jobs import PIECE_BYTES
+from sparkctl.services.common.remote import PreprocessorClient
 from sparkctl.services.worker.pipeline import SPOOL_BYTES
 from support.codebases import add_file, httpx_source_tarball, ingest
 from support.fake_llm import FakeLLM
@@ -65,6 +67,36 @@ def test_re_ingesting_is_incremental_and_forgets_vanished_files(graphrag_stack: 
     assert (changed["files_done"], changed["files_deleted"]) == (1, 1)
     assert "httpx._extra.FreshlyAdded" in entities_named(graphrag_stack, "gamma", "httpx._extra.FreshlyAdded")
     assert "httpx._auth.DigestAuth" not in entities_named(graphrag_stack, "gamma", "httpx._auth.DigestAuth")
+
+
+def test_a_changed_file_is_parsed_alone_and_still_links_to_the_unchanged_ones(
+    graphrag_stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The worker keeps the entity names of each file (worker/symbols.py): a re-ingest parses the new file only, and
+    its call into an unchanged file still becomes a relationship of the graph."""
+    assert ingest(graphrag_stack, httpx_source_tarball(), "delta")["status"] == "completed"
+    parsed: list[str] = []
+    parse = PreprocessorClient.parse_batch_raw
+
+    async def recording(client: PreprocessorClient, files: Sequence[tuple[str, bytes]]) -> bytes:
+        parsed.extend(path for path, _ in files)
+        return await parse(client, files)
+
+    monkeypatch.setattr(PreprocessorClient, "parse_batch_raw", recording)
+    fresh = b"from httpx._client import Client\n\n\ndef fresh_client():\n    return Client()\n"
+    changed = ingest(graphrag_stack, httpx_source_tarball(extra={"httpx/_fresh.py": fresh}), "delta")
+
+    assert changed["status"] == "completed", changed["error"]
+    assert (parsed, changed["files_done"]) == (["httpx/_fresh.py"], 1)
+    response = httpx.get(
+        f"{graphrag_stack.lightrag}/graphs",
+        params={"label": "httpx._fresh.fresh_client", "max_depth": 1},
+        headers={"LIGHTRAG-WORKSPACE": "delta"},
+        timeout=60,
+    )
+    edges = {frozenset((e["source"], e["target"])): e["properties"]["keywords"] for e in response.json()["edges"]}
+    assert edges[frozenset(("httpx._fresh.fresh_client", "httpx._client.Client"))] == "calls"
+    assert edges[frozenset(("httpx._fresh", "httpx._fresh.fresh_client"))] == "contains"
 
 
 def test_a_hostile_archive_fails_the_job_with_the_reason(graphrag_stack: Stack) -> None:

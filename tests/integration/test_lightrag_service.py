@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -654,3 +655,146 @@ async def test_a_deferred_deletion_is_written_on_commit(
         nodes, _ = await graph_of(restarted, "undo", "httpx._models.Request")
     assert nodes == {"httpx._models.Request"}
     assert "httpx._client.Client" not in graph_file(tmp_path, "undo").read_text()
+
+
+def module_kg(module: str, path: str, functions: int, *, first: int = 0) -> dict[str, Any]:
+    """A module's code graph: a chunk per function, the module containing each function (a graph-only edge)."""
+    names = [f"{module}.f{i}" for i in range(first, first + functions)]
+    return {
+        "chunks": [
+            {"content": f"def {name.rsplit('.', 1)[1]}(): return 1  # {module}", "source_id": name, "file_path": path}
+            for name in names
+        ],
+        "entities": [
+            {"entity_name": name, "entity_type": "function", "description": f"function {name}", "source_id": name}
+            | {"file_path": path}
+            for name in names
+        ],
+        "relationships": [
+            {"src_id": module, "tgt_id": name, "keywords": "contains", "description": f"{module} contains {name}"}
+            | {"source_id": name, "file_path": path, "indexed": False}
+            for name in names
+        ],
+    }
+
+
+async def vector_tables(service: Service, workspace: str) -> dict[str, str]:
+    async with service.registry.lease(workspace) as opened:
+        rag = opened.rag
+        return {
+            "entities": rag.entities_vdb.table_name,
+            "relationships": rag.relationships_vdb.table_name,
+            "chunks": rag.chunks_vdb.table_name,
+        }
+
+
+def indexed_tables(database_url: str, tables: dict[str, str]) -> set[str]:
+    with psycopg.connect(database_url) as conn:
+        rows = conn.execute(
+            "SELECT tablename FROM pg_indexes WHERE indexname LIKE %s", ("%hnsw_cosine",)
+        ).fetchall()
+    found = {row[0] for row in rows}
+    return {kind for kind, table in tables.items() if table.lower() in found}
+
+
+async def test_structural_edges_go_into_the_graph_with_their_chunk_but_without_a_vector(
+    service: Service, service_database: str
+) -> None:
+    kg = CODE_KG | {
+        "relationships": [
+            *CODE_KG["relationships"],
+            {
+                "src_id": "httpx._client.Client",
+                "tgt_id": "httpx._client.Client.send",
+                "keywords": "contains",
+                "description": "Client contains send",
+                "source_id": "client-chunk",
+                "file_path": "httpx/_client.py",
+                "indexed": False,
+            },
+        ]
+    }
+    assert (await service.call("POST", "/documents/custom_kg", "edges", json=kg)).status_code == 200
+
+    response = await service.call("GET", "/graphs", "edges", params={"label": "httpx._client.Client"})
+    graph = response.json()
+    edges = {frozenset((edge["source"], edge["target"])): edge["properties"] for edge in graph["edges"]}
+    contains = edges[frozenset(("httpx._client.Client", "httpx._client.Client.send"))]
+    client_chunk = CODE_KG["chunks"][0]["content"]
+    assert contains["keywords"] == "contains"
+    assert contains["source_id"] == compute_mdhash_id(client_chunk, prefix="chunk-")
+    assert contains["file_path"] == "httpx/_client.py"
+    placeholder = next(node for node in graph["nodes"] if node["id"] == "httpx._client.Client.send")
+    assert placeholder["properties"]["entity_type"] == "UNKNOWN"
+    table = (await vector_tables(service, "edges"))["relationships"]
+    with psycopg.connect(service_database) as conn:
+        vectors = conn.execute(f"SELECT source_id, target_id FROM {table} WHERE workspace = 'edges'").fetchall()
+    assert sorted(vectors[0]) == ["httpx._client.Client", "httpx._models.Request"] and len(vectors) == 1
+
+
+async def test_a_bulk_write_builds_the_vector_indexes_at_its_end_and_a_small_write_keeps_them(
+    service: Service, service_database: str
+) -> None:
+    tables = await vector_tables(service, "bulk")
+    commit = {"build_indexes": True}
+    built = await service.call("POST", "/documents/commit_graph", "bulk", json=commit)
+    assert built.status_code == 200, built.text
+    assert indexed_tables(service_database, tables) == {"entities", "relationships", "chunks"}
+
+    small = await service.call("POST", "/documents/custom_kg", "bulk", json=CODE_KG | {"defer_graph_write": True})
+    assert small.status_code == 200, small.text
+    assert indexed_tables(service_database, tables) == {"entities", "relationships", "chunks"}
+
+    large = module_kg("bulk.big", "bulk/big.py", 2100) | {"defer_graph_write": True}
+    assert (await service.call("POST", "/documents/custom_kg", "bulk", json=large)).status_code == 200
+    assert indexed_tables(service_database, tables) == {"relationships"}
+    assert "bulk.big.f2099" in entity_names(await query_data(service, "bulk", "bulk.big.f2099"))
+
+    rebuilt = await service.call("POST", "/documents/commit_graph", "bulk", json=commit)
+    assert rebuilt.json() == {
+        "status": "success",
+        "written": True,
+        "indexes_built": [tables["entities"], tables["chunks"]],
+    }
+    assert indexed_tables(service_database, tables) == {"entities", "relationships", "chunks"}
+    with psycopg.connect(service_database) as conn:
+        vector = conn.execute(f"SELECT content_vector FROM {tables['entities']} LIMIT 1").fetchone()[0]  # type: ignore[index]
+        plan = conn.execute(
+            f"EXPLAIN SELECT entity_name FROM {tables['entities']} WHERE workspace = 'bulk' "
+            "AND content_vector <=> %s::vector < 0.8 ORDER BY content_vector <=> %s::vector LIMIT 8",
+            (vector, vector),
+        ).fetchall()
+    assert "hnsw_cosine" in " ".join(row[0] for row in plan)
+
+
+async def test_a_small_change_is_journaled_replayed_when_the_workspace_opens_and_folded_in_when_it_closes(
+    service_database: str, fake_llm: FakeLLM, tmp_path: Path
+) -> None:
+    settings = settings_for(service_database, fake_llm.url, tmp_path / "live")
+    copy = tmp_path / "copy"
+    old = module_kg("jr.old", "jr/old.py", 1)
+    extra = module_kg("jr.extra", "jr/extra.py", 1)
+    graphml = graph_file(tmp_path / "live", "journal")
+    journal = graphml.with_name(graphml.name + ".journal")
+    async with running_service(settings) as live:
+        first = module_kg("jr.mod", "jr/mod.py", 40)
+        whole = {key: first[key] + old[key] for key in first}
+        assert (await live.call("POST", "/documents/custom_kg", "journal", json=whole)).status_code == 200
+        assert graphml.exists() and not journal.exists()
+        deleted = await live.call(
+            "POST", "/documents/delete_files", "journal", json={"file_paths": ["jr/old.py"], "defer_graph_write": True}
+        )
+        assert deleted.status_code == 200, deleted.text
+        inserted = await live.call("POST", "/documents/custom_kg", "journal", json=extra | {"defer_graph_write": True})
+        assert inserted.status_code == 200, inserted.text
+        assert (await live.call("POST", "/documents/commit_graph", "journal")).json()["written"] is True
+
+        assert "jr.extra.f0" in journal.read_text() and "jr.old.f0" in journal.read_text()
+        assert "jr.extra.f0" not in graphml.read_text() and "jr.old.f0" in graphml.read_text()
+        shutil.copytree(tmp_path / "live", copy)
+
+    assert not journal.exists()
+    assert "jr.extra.f0" in graphml.read_text() and "jr.old.f0" not in graphml.read_text()
+    async with running_service(settings_for(service_database, fake_llm.url, copy)) as crashed:
+        around = {name: (await graph_of(crashed, "journal", name))[0] for name in ("jr.mod", "jr.extra", "jr.old.f0")}
+    assert "jr.mod.f39" in around["jr.mod"] and "jr.extra.f0" in around["jr.extra"] and not around["jr.old.f0"]

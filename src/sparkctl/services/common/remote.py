@@ -40,11 +40,14 @@ class ServiceClient:
         headers: dict[str, str] | None = None,
         *,
         raw: bool = False,
+        body: bytes | None = None,
     ) -> Any:
-        """The answer's JSON (`raw`: its bytes, unparsed)."""
+        """The answer's JSON (`raw`: its bytes, unparsed); `body` is a payload already encoded as JSON."""
+        sent = {"json": payload} if body is None else {"content": body}
+        json_headers = {} if body is None else {"content-type": "application/json"}
         try:
             response = await self.http.request(
-                method, f"{self.url}{path}", json=payload, headers={**self.auth, **(headers or {})}
+                method, f"{self.url}{path}", headers={**self.auth, **json_headers, **(headers or {})}, **sent
             )
         except httpx.TimeoutException as exc:
             message = f"{self.name} at {self.url} did not answer in time ({type(exc).__name__})"
@@ -110,6 +113,11 @@ class LightragClient(ServiceClient):
         """`defer_graph_write`: the graph file is written by `commit_graph`, not by this insert."""
         payload = kg | ({"defer_graph_write": True} if defer_graph_write else {})
         return dict(await self.post("/documents/custom_kg", payload, {WORKSPACE_HEADER: workspace}))
+
+    async def insert_custom_kg_json(self, workspace: str, body: bytes) -> dict[str, Any]:
+        """`insert_custom_kg` with the request already encoded (in a thread, while the previous insert was sent)."""
+        answer = await self.send("POST", "/documents/custom_kg", None, {WORKSPACE_HEADER: workspace}, body=body)
+        return dict(answer)
 
     async def commit_graph(self, workspace: str, *, build_indexes: bool = False) -> dict[str, Any]:
         """Write the graph changes deferred inserts and deletions left in memory; `build_indexes` at the end of a

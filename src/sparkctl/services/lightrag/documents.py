@@ -116,11 +116,15 @@ class CustomKgRequest(BaseModel):
     def for_lightrag(self) -> dict[str, list[dict[str, Any]]]:
         """The dict with every file path in its stored form (an absent one keeps LightRAG's default); the
         relationships stored in the graph only are under `graph_only`, which LightRAG does not read."""
+        paths: dict[str, str] = {}
 
         def stored(item: BaseModel) -> dict[str, Any]:
-            data = item.model_dump(exclude={"file_path", "indexed"})
-            path = getattr(item, "file_path", None)
-            return data | ({"file_path": to_stored(path)} if path else {})
+            data = dict(item)
+            data.pop("indexed", None)
+            path = data.pop("file_path", None)
+            if path:
+                data["file_path"] = paths.get(path) or paths.setdefault(path, to_stored(path))
+            return data
 
         return {
             "chunks": [stored(chunk) for chunk in self.chunks],

@@ -1,11 +1,12 @@
 """Relationships stored in the graph only: edges without a vector in the relationship index.
 
-A code graph's structural edges (`contains`: a module its functions, a class its methods) say nothing their two
-entities' qualified names do not already say, and they are half of a repository's relationships. Embedding them
-would double the relationship index for no search it could answer better, so the custom-KG route stores them
-as LightRAG's `ainsert_custom_kg` stores an edge — the same attributes, endpoints normalised as LightRAG
-normalises them, a missing endpoint added as its placeholder node, `source_id` the chunk id LightRAG gives the
-cited chunk — but writes nothing to the vector store. Search still reaches them through their entities.
+A code graph's relationships (a module contains its functions, a function calls another, a module imports one) say
+nothing their two entities' qualified names do not already say, and a repository has two for each entity.
+Embedding them would double what is indexed (550 000 vectors for 10 000 files) for no search their entities do not
+answer, so the custom-KG route stores them as LightRAG's `ainsert_custom_kg` stores an edge (the same attributes,
+endpoints normalised as LightRAG normalises them, a missing endpoint added as its placeholder node, `source_id` the
+chunk id LightRAG gives the cited chunk) but writes nothing to the vector store. Search reaches them through their
+entities: LightRAG's local mode follows an entity's edges in the graph.
 """
 
 from __future__ import annotations

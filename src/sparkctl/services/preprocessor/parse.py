@@ -19,8 +19,6 @@ from sparkctl.services.preprocessor.linking import link
 __all__ = ["custom_kg", "link", "parse_file"]
 
 MAX_CHUNKS_PER_ENTITY = 8
-GRAPH_ONLY = frozenset({"contains"})
-"""Relationship kinds stored without a vector: a qualified name already says what contains it."""
 
 
 def parse_file(
@@ -92,7 +90,11 @@ def _attach_chunks(entities: list[Entity], chunks: list[Chunk]) -> None:
 
 
 def custom_kg(files: Iterable[ParsedFile]) -> dict[str, list[dict[str, Any]]]:
-    """LightRAG's custom knowledge graph (the keys `ainsert_custom_kg` reads) for linked code files."""
+    """LightRAG's custom knowledge graph (the keys `ainsert_custom_kg` reads) for linked code files.
+
+    Code relationships (contains, calls, imports, inherits) are structural facts their two entities' qualified
+    names state whole: they go into the graph without a vector (`indexed: false`), and search reaches them through
+    their entities (LightRAG's local mode), not through a relationship index of strings that repeat those names."""
     chunks: list[dict[str, Any]] = []
     entities: list[dict[str, Any]] = []
     relationships: list[dict[str, Any]] = []
@@ -134,7 +136,7 @@ def custom_kg(files: Iterable[ParsedFile]) -> dict[str, list[dict[str, Any]]]:
                     f"({relation.file}:{relation.line})",
                     "source_id": first_chunk[relation.source],
                     "file_path": relation.file,
-                    **({"indexed": False} if relation.kind in GRAPH_ONLY else {}),
+                    "indexed": False,
                 }
             )
     return {"chunks": chunks, "entities": entities, "relationships": relationships}

@@ -20,6 +20,7 @@ import asyncio
 import collections
 import hashlib
 import itertools
+import json
 import logging
 import tempfile
 import time
@@ -166,14 +167,8 @@ class IngestPipeline:
 
             pending = _Uncommitted(forgotten=vanished, since=time.monotonic())
             usable = (item for item in spill.files() if item.path in changed_paths and not (item.skipped or item.error))
-            for batch in _insert_batches((link_file(item, index) for item in usable), self.settings):
-                await self._store(job, batch, progress)
-                retried = {path for path, reason in progress.skipped if reason.startswith(RETRIED_REASON)}
-                pending.stored |= {item.path: digests[item.path] for item in batch if item.path not in retried}
-                progress.files_done += len(batch)
-                if time.monotonic() - pending.since >= self.settings.graph_commit_seconds:
-                    pending = await self._commit(job, pending)
-                await self._save(job, progress)
+            batches = _insert_batches((link_file(item, index) for item in usable), self.settings)
+            pending = await self._store_all(job, batches, digests, progress, pending)
         settled = {path for path, reason in progress.skipped if not reason.startswith(RETRIED_REASON)}
         pending.stored |= {path: digests[path] for path in settled & changed_paths}
         await self._commit(job, pending, last=True)
@@ -203,11 +198,57 @@ class IngestPipeline:
         finally:
             for task in waiting:
                 task.cancel()
-        fresh = [(item.path, digests[item.path], [e.name for e in item.entities]) for item in names if item.usable]
+        fresh = [(item.path, digests[item.path], [e.name for e in item.entities if item.usable]) for item in names]
         known.update((path, kept) for path, _, kept in fresh)
         async with self.pool.connection() as conn:
             await self.symbols.remember(conn, job.workspace, job.source, fresh)
         return names
+
+    async def _store_all(
+        self,
+        job: jobs.Job,
+        batches: Iterator[list[ParsedFile]],
+        digests: dict[str, str],
+        progress: Progress,
+        pending: _Uncommitted,
+    ) -> _Uncommitted:
+        """Store the batches, `insert_ahead` at once (LightRAG works on one while it waits for PostgreSQL or its
+        embedder on another), each prepared in a thread while the others are stored; the graph committed every
+        `graph_commit_seconds`, once nothing is in flight."""
+        in_flight: set[asyncio.Task[_Prepared]] = set()
+
+        async def store(prepared: _Prepared) -> _Prepared:
+            await self._store(job, prepared, progress)
+            return prepared
+
+        def settle(done: set[asyncio.Task[_Prepared]]) -> None:
+            for task in done:
+                batch = task.result().files
+                retried = {path for path, reason in progress.skipped if reason.startswith(RETRIED_REASON)}
+                pending.stored |= {item.path: digests[item.path] for item in batch if item.path not in retried}
+                progress.files_done += len(batch)
+
+        try:
+            while (prepared := await asyncio.to_thread(_Prepared.next, batches)) is not None:
+                in_flight.add(asyncio.create_task(store(prepared)))
+                if len(in_flight) < self.settings.insert_ahead:
+                    continue
+                done, in_flight = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
+                settle(done)
+                if time.monotonic() - pending.since >= self.settings.graph_commit_seconds:
+                    if in_flight:
+                        done, in_flight = await asyncio.wait(in_flight)
+                        settle(done)
+                    pending = await self._commit(job, pending)
+                await self._save(job, progress)
+            if in_flight:
+                done, in_flight = await asyncio.wait(in_flight)
+                settle(done)
+        finally:
+            for task in in_flight:
+                task.cancel()
+            await asyncio.gather(*in_flight, return_exceptions=True)
+        return pending
 
     async def _commit(self, job: jobs.Job, pending: _Uncommitted, *, last: bool = False) -> _Uncommitted:
         """Have LightRAG write the graph changes it deferred, then record what they hold: a file is recorded as
@@ -231,18 +272,16 @@ class IngestPipeline:
                 f"{refused.message}; run `sparkctl ingest --reindex` to index the workspace anew with this embedder"
             ) from None
 
-    async def _store(self, job: jobs.Job, batch: list[ParsedFile], progress: Progress) -> None:
+    async def _store(self, job: jobs.Job, prepared: _Prepared, progress: Progress) -> None:
         """Code as a ready-made graph (no LLM call); prose through LightRAG's extraction."""
-        code = [item for item in batch if item.kind == "code"]
-        prose = [item for item in batch if item.kind != "code"]
-        if code:
-            kg = custom_kg(code)
-            if kg["chunks"] or kg["entities"]:
-                await self.lightrag.insert_custom_kg(job.workspace, kg, defer_graph_write=True)
-            progress.entities += len(kg["entities"])
-            progress.relations += len(kg["relationships"])
-            progress.chunks += len(kg["chunks"])
-        for item in prose:
+        if prepared.code is not None:
+            await self.lightrag.insert_custom_kg_json(job.workspace, prepared.code)
+        progress.entities += prepared.entities
+        progress.relations += prepared.relations
+        progress.chunks += prepared.chunks
+        for item in prepared.files:
+            if item.kind == "code":
+                continue
             text = "\n\n".join(chunk.content for chunk in item.chunks).strip()
             if not text:
                 continue
@@ -266,6 +305,32 @@ class IngestPipeline:
                 skipped_files=progress.skipped[:MAX_SKIPPED_NAMED],
                 **progress.counters(),
             )
+
+
+@dataclass
+class _Prepared:
+    """One insert made ready in a thread while the previous one is stored: the batch's files, and its code as
+    the custom-KG request's JSON (None when it holds no code) with what that holds."""
+
+    files: list[ParsedFile]
+    code: bytes | None
+    entities: int = 0
+    relations: int = 0
+    chunks: int = 0
+
+    @classmethod
+    def next(cls, batches: Iterator[list[ParsedFile]]) -> _Prepared | None:
+        batch = next(batches, None)
+        if batch is None:
+            return None
+        code = [item for item in batch if item.kind == "code"]
+        if not code:
+            return cls(batch, None)
+        kg = custom_kg(code)
+        counts = {"entities": len(kg["entities"]), "relations": len(kg["relationships"]), "chunks": len(kg["chunks"])}
+        if not kg["chunks"] and not kg["entities"]:
+            return cls(batch, None, **counts)
+        return cls(batch, json.dumps(kg | {"defer_graph_write": True}).encode(), **counts)
 
 
 def _batches(items: list[_T], size: int) -> list[list[_T]]:

@@ -37,6 +37,7 @@ class WorkerSettings(ServiceSettings):
     batch_files: int = Field(default=200, ge=1, description="files sent to the preprocessor per request")
     parse_ahead: int = Field(default=2, ge=1, description="requests to the preprocessor in flight at once")
     insert_files: int = Field(default=500, ge=1, description="code files stored in LightRAG per insert")
+    insert_ahead: int = Field(default=2, ge=1, description="inserts sent to LightRAG at once")
     insert_records: int = Field(
         default=20_000,
         ge=1,
