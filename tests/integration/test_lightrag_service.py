@@ -690,9 +690,7 @@ async def vector_tables(service: Service, workspace: str) -> dict[str, str]:
 
 def indexed_tables(database_url: str, tables: dict[str, str]) -> set[str]:
     with psycopg.connect(database_url) as conn:
-        rows = conn.execute(
-            "SELECT tablename FROM pg_indexes WHERE indexname LIKE %s", ("%hnsw_cosine",)
-        ).fetchall()
+        rows = conn.execute("SELECT tablename FROM pg_indexes WHERE indexname LIKE %s", ("%hnsw_cosine",)).fetchall()
     found = {row[0] for row in rows}
     return {kind for kind, table in tables.items() if table.lower() in found}
 

@@ -38,7 +38,7 @@ def test_replaying_the_changes_onto_the_old_graph_gives_the_new_one(tmp_path: Pa
     new.remove_node("c")
     new.add_node("a", description="A again")
     del new.nodes["a"]["weight"]
-    new.add_node("d", description="Dé, with ünïcode and <xml> & \"quotes\"")
+    new.add_node("d", description='Dé, with ünïcode and <xml> & "quotes"')
     new.add_edge("a", "d", keywords="imports", created_at=1700000000)
     journal = tmp_path / "graph.graphml.journal"
     write(journal, journal_lines(new, {"a", "c", "d"}, {("b", "c"), ("a", "d")}))
