@@ -9,7 +9,6 @@ external otherwise.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable
 
 from sparkctl.services.common.parsed import ParsedFile, Reference, Relationship
@@ -32,17 +31,23 @@ class SymbolIndex:
 
     def _index_names(self, names: Iterable[str]) -> None:
         self.names: set[str] = set()
-        by_simple: dict[str, set[str]] = defaultdict(set)
-        by_package: dict[str, set[str]] = defaultdict(set)
+        self.unique: dict[str, str] = {}
+        self.reexported: dict[str, str] = {}
+        """`httpx.Client` → `httpx._client.Client`: a package re-exporting a name of one of its modules."""
+        shared: set[str] = set()
+        shared_short: set[str] = set()
         for name in names:
             self.names.add(name)
-            parts = name.split(".")
-            by_simple[parts[-1]].add(name)
-            if len(parts) >= 3:
-                by_package[".".join([*parts[:-2], parts[-1]])].add(name)
-        self.unique = {simple: next(iter(names)) for simple, names in by_simple.items() if len(names) == 1}
-        self.reexported = {short: next(iter(names)) for short, names in by_package.items() if len(names) == 1}
-        """`httpx.Client` → `httpx._client.Client`: a package re-exporting a name of one of its modules."""
+            head, _, simple = name.rpartition(".")
+            if self.unique.setdefault(simple, name) != name:
+                shared.add(simple)
+            package, dot, _ = head.rpartition(".")
+            if dot and self.reexported.setdefault(f"{package}.{simple}", name) != name:
+                shared_short.add(f"{package}.{simple}")
+        for simple in shared:
+            del self.unique[simple]
+        for short in shared_short:
+            del self.reexported[short]
 
     def resolve(self, reference: Reference, module: str, imports: dict[str, str]) -> str | None:
         target = reference.target
