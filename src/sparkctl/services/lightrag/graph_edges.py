@@ -11,6 +11,7 @@ entities: LightRAG's local mode follows an entity's edges in the graph.
 
 from __future__ import annotations
 
+import functools
 import time
 from typing import Any
 
@@ -19,6 +20,10 @@ from lightrag.utils import compute_mdhash_id, normalize_entity_name, sanitize_te
 from lightrag.utils_pipeline import normalize_document_file_path
 
 from sparkctl.services.lightrag.engine import Workspace
+
+_normalized = functools.lru_cache(maxsize=1 << 18)(normalize_entity_name)
+"""LightRAG's normalisation of an entity name (a dozen regular expressions), once per name: a call target is
+named by many edges, over many inserts."""
 
 
 def chunk_ids(chunks: list[dict[str, Any]]) -> dict[str, str]:
@@ -37,14 +42,10 @@ async def insert_graph_edges(
         return
     sources = chunk_ids(chunks)
     now = int(time.time())
-    names: dict[str, str] = {}
     paths: dict[str, str] = {}
     edges: dict[tuple[str, str], tuple[str, str, dict[str, Any]]] = {}
     for relationship in relationships:
-        src, tgt = (
-            names.get(name) or names.setdefault(name, normalize_entity_name(name))
-            for name in (relationship["src_id"], relationship["tgt_id"])
-        )
+        src, tgt = _normalized(relationship["src_id"]), _normalized(relationship["tgt_id"])
         if not src or not tgt or src == tgt:
             continue
         alias = relationship.get("source_id") or ""
