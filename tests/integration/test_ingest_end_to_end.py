@@ -37,6 +37,14 @@ def entities_named(stack: Stack, workspace: str, name: str) -> set[str]:
     return {e["entity_name"] for e in (response.json().get("data") or {}).get("entities", [])}
 
 
+def stored_pieces(conn: psycopg.Connection, job_id: str) -> tuple[int, ...] | None:
+    """How many pieces the job's upload is stored in."""
+    return conn.execute(
+        "SELECT count(*) FROM document_chunks c JOIN ingest_jobs j ON j.document_id = c.document_id WHERE j.id = %s",
+        (job_id,),
+    ).fetchone()
+
+
 def test_a_real_codebase_becomes_entities_of_its_workspace_only(graphrag_stack: Stack, fake_llm: FakeLLM) -> None:
     job = ingest(graphrag_stack, httpx_source_tarball(extra={"httpx/logo.png": b"\x89PNG\r\n\x1a\n\0\0"}), "alpha")
 
@@ -118,11 +126,7 @@ def test_a_several_mb_upload_reaches_the_worker_byte_exact_from_its_stored_piece
     assert final["status"] == "completed", final["error"]
     assert final["skipped"] == {"too-large": 1}
     with psycopg.connect(graphrag_stack.database_url) as conn:
-        pieces = conn.execute(
-            "SELECT count(*) FROM document_chunks c JOIN ingest_jobs j ON j.document_id = c.document_id"
-            " WHERE j.id = %s",
-            (job["id"],),
-        ).fetchone()
+        pieces = stored_pieces(conn, job["id"])
         read_by_worker = conn.execute(
             "SELECT sha256 FROM workspace_files WHERE workspace = 'pieces' AND source = 'big.txt' AND path = 'big.txt'"
         ).fetchone()
@@ -144,11 +148,7 @@ def test_an_archive_larger_than_the_worker_keeps_in_memory_is_extracted_from_its
     assert job["files_done"] == job["files_total"] - 6 >= 20
     client_source = (Path(httpx.__file__).parent / "_client.py").read_bytes()
     with psycopg.connect(graphrag_stack.database_url) as conn:
-        pieces = conn.execute(
-            "SELECT count(*) FROM document_chunks c JOIN ingest_jobs j ON j.document_id = c.document_id"
-            " WHERE j.id = %s",
-            (job["id"],),
-        ).fetchone()
+        pieces = stored_pieces(conn, job["id"])
         indexed = conn.execute(
             "SELECT sha256 FROM workspace_files WHERE workspace = 'spooled' AND path = 'httpx/_client.py'"
         ).fetchone()
