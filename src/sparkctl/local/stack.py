@@ -216,9 +216,9 @@ class LocalStack:
                 self._supervisor.watch(
                     name, restarts=record.restarts, last_exit=record.last_exit, exited_at=record.exited_at
                 )
+            self._started = True
             self._state.ready = True
             self._save()
-        self._started = True
         return [warning] if warning else []
 
     def supervise(self) -> list[SupervisionEvent]:
