@@ -12,7 +12,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import httpx
-import networkx
 import psycopg
 import pytest
 
@@ -23,6 +22,7 @@ from sparkctl.services.common.remote import PreprocessorClient
 from sparkctl.services.worker.pipeline import SPOOL_BYTES
 from support.codebases import add_file, httpx_source_tarball, ingest
 from support.fake_llm import FakeLLM
+from support.graphs import stored_graph
 from support.stack import Stack, WorkerThread, services
 
 pytestmark = pytest.mark.integration
@@ -158,7 +158,7 @@ def test_an_archive_larger_than_the_worker_keeps_in_memory_is_extracted_from_its
 
 def written_graph(data_dir: Path, workspace: str) -> tuple[set[str], set[frozenset[str]]]:
     """The nodes and edges of a workspace's graph as LightRAG's NetworkX storage wrote them (what a restart loads)."""
-    graph = networkx.read_graphml(data_dir / "lightrag" / workspace / "graph_chunk_entity_relation.graphml")
+    graph = stored_graph(data_dir / "lightrag", workspace)
     return set(graph.nodes), {frozenset(edge) for edge in graph.edges}
 
 

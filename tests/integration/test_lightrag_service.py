@@ -33,6 +33,7 @@ from sparkctl.services.lightrag.engine import lightrag_environment
 from sparkctl.services.lightrag.registry import WorkspaceRegistry
 from sparkctl.services.lightrag.settings import LightragSettings
 from support.fake_llm import FakeLLM
+from support.graphs import graph_log, stored_graph
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
 
@@ -532,10 +533,6 @@ async def test_a_workspace_indexed_with_another_embedder_is_refused_until_it_is_
         assert "httpx._client.Client" in entity_names(await query_data(service, "re-embedded", "httpx._client.Client"))
 
 
-def graph_file(data_dir: Path, workspace: str) -> Path:
-    return data_dir / workspace / "graph_chunk_entity_relation.graphml"
-
-
 async def graph_of(service: Service, workspace: str, label: str) -> tuple[set[str], set[tuple[str, str]]]:
     """The node ids and edges of the graph around `label`, read from the graph storage (not the vectors)."""
     response = await service.call("GET", "/graphs", workspace, params={"label": label, "max_depth": 2})
@@ -576,10 +573,7 @@ async def test_deferred_inserts_are_written_once_on_commit_and_the_graph_survive
                 "POST", "/documents/custom_kg", "deferred", json=batch | {"defer_graph_write": True}
             )
             assert response.status_code == 200, response.text
-        written_before_commit = (
-            graph_file(tmp_path, "deferred").exists()
-            and "httpx._build.build" in graph_file(tmp_path, "deferred").read_text()
-        )
+        written_before_commit = "httpx._build.build" in stored_graph(tmp_path, "deferred")
         nodes, _ = await graph_of(first, "deferred", "httpx._models.Request")
         assert "httpx._build.build" in nodes
 
@@ -624,14 +618,11 @@ async def test_a_deferred_insert_is_written_by_the_timer_when_nobody_commits(
         )
         assert response.status_code == 200, response.text
         for _ in range(100):
-            if (
-                graph_file(tmp_path, "timer").exists()
-                and "httpx._client.Client" in graph_file(tmp_path, "timer").read_text()
-            ):
+            if "httpx._client.Client" in stored_graph(tmp_path, "timer"):
                 break
             await asyncio.sleep(0.1)
         committed = await service.call("POST", "/documents/commit_graph", "timer")
-    assert "httpx._client.Client" in graph_file(tmp_path, "timer").read_text()
+    assert "httpx._client.Client" in stored_graph(tmp_path, "timer")
     assert committed.json() == {"status": "success", "written": False, "indexes_built": []}
 
 
@@ -648,13 +639,13 @@ async def test_a_deferred_deletion_is_written_on_commit(
             json={"file_paths": ["httpx/_client.py"], "defer_graph_write": True},
         )
         assert deleted.status_code == 200, deleted.text
-        assert "httpx._client.Client" in graph_file(tmp_path, "undo").read_text()
+        assert "httpx._client.Client" in stored_graph(tmp_path, "undo")
         assert (await first.call("POST", "/documents/commit_graph", "undo")).json()["written"] is True
 
     async with running_service(settings) as restarted:
         nodes, _ = await graph_of(restarted, "undo", "httpx._models.Request")
     assert nodes == {"httpx._models.Request"}
-    assert "httpx._client.Client" not in graph_file(tmp_path, "undo").read_text()
+    assert "httpx._client.Client" not in stored_graph(tmp_path, "undo")
 
 
 def module_kg(module: str, path: str, functions: int, *, first: int = 0) -> dict[str, Any]:
@@ -765,34 +756,35 @@ async def test_a_bulk_write_builds_the_vector_indexes_at_its_end_and_a_small_wri
     assert "hnsw_cosine" in " ".join(row[0] for row in plan)
 
 
-async def test_a_small_change_is_journaled_replayed_when_the_workspace_opens_and_folded_in_when_it_closes(
+async def test_a_small_change_is_appended_to_the_log_and_replayed_when_the_workspace_opens(
     service_database: str, fake_llm: FakeLLM, tmp_path: Path
 ) -> None:
     settings = settings_for(service_database, fake_llm.url, tmp_path / "live")
     copy = tmp_path / "copy"
     old = module_kg("jr.old", "jr/old.py", 1)
     extra = module_kg("jr.extra", "jr/extra.py", 1)
-    graphml = graph_file(tmp_path / "live", "journal")
-    journal = graphml.with_name(graphml.name + ".journal")
+    log = graph_log(tmp_path / "live", "journal")
     async with running_service(settings) as live:
         first = module_kg("jr.mod", "jr/mod.py", 40)
         whole = {key: first[key] + old[key] for key in first}
         assert (await live.call("POST", "/documents/custom_kg", "journal", json=whole)).status_code == 200
-        assert graphml.exists() and not journal.exists()
+        written = log.read_bytes()
+        graph = stored_graph(tmp_path / "live", "journal")
+        assert len(written.splitlines()) == graph.number_of_nodes() + graph.number_of_edges()
         deleted = await live.call(
             "POST", "/documents/delete_files", "journal", json={"file_paths": ["jr/old.py"], "defer_graph_write": True}
         )
         assert deleted.status_code == 200, deleted.text
         inserted = await live.call("POST", "/documents/custom_kg", "journal", json=extra | {"defer_graph_write": True})
         assert inserted.status_code == 200, inserted.text
+        assert log.read_bytes() == written
         assert (await live.call("POST", "/documents/commit_graph", "journal")).json()["written"] is True
 
-        assert "jr.extra.f0" in journal.read_text() and "jr.old.f0" in journal.read_text()
-        assert "jr.extra.f0" not in graphml.read_text() and "jr.old.f0" in graphml.read_text()
+        appended = log.read_bytes().removeprefix(written).decode()
+        assert '["n","jr.old.f0"]' in appended and '["n","jr.extra.f0",' in appended
+        assert "jr.mod.f39" not in appended
         shutil.copytree(tmp_path / "live", copy)
 
-    assert not journal.exists()
-    assert "jr.extra.f0" in graphml.read_text() and "jr.old.f0" not in graphml.read_text()
     async with running_service(settings_for(service_database, fake_llm.url, copy)) as crashed:
         around = {name: (await graph_of(crashed, "journal", name))[0] for name in ("jr.mod", "jr.extra", "jr.old.f0")}
     assert "jr.mod.f39" in around["jr.mod"] and "jr.extra.f0" in around["jr.extra"] and not around["jr.old.f0"]
