@@ -3,7 +3,7 @@ worker, the preprocessor and LightRAG, each a separate process as `sparkctl loca
 PostgreSQL, Redis and NATS, with the built-in hash embedder (code needs no LLM call).
 
     python bench/ingest.py [--files 10000] [--runs 1] [--baseline-files 2000] [--package NAME]
-                           [--queries 50] [--vector-index exact|hnsw]
+                           [--queries 50] [--vector-index ivfflat|hnsw|exact]
 
 The corpus is the `*.py` files of this environment's site-packages (or of one package), sorted by path, those the
 worker would skip left out, the first `--files` of them. Each run indexes, into fresh workspaces:
@@ -12,8 +12,8 @@ worker would skip left out, the first `--files` of them. Each run indexes, into 
 - then `--queries` archival lookups as the orchestrator's memory makes them (`Archive.lookup`: LightRAG's
   `/query/data`, keywords given), each asking about a function or class the corpus defines; counted are those
   that found something, and those that brought back the definition asked about (its entity, or a chunk defining
-  it): what an approximate (hnsw) search loses against an exact one shows there.
-`--vector-index` is SPARKCTL_VECTOR_INDEX, `hnsw` as `sparkctl local up` runs it. Times are medians over the runs;
+  it): what an approximate (ivfflat, hnsw) search loses against an exact one shows there.
+`--vector-index` is SPARKCTL_VECTOR_INDEX, `ivfflat` as `sparkctl local up` runs it. Times are medians over the runs;
 a workspace is cleared once its run is measured. Peak RSS is each service process's VmHWM over the whole bench (the
 preprocessor's parser processes counted apart).
 """
@@ -191,7 +191,9 @@ def main() -> None:
     parser.add_argument("--baseline-files", type=int, default=2000, help="files of the baseline run")
     parser.add_argument("--package", default=None, help="draw the corpus from this package only")
     parser.add_argument("--queries", type=int, default=50, help="archival lookups timed per run")
-    parser.add_argument("--vector-index", choices=("exact", "hnsw"), default="hnsw", help="as `sparkctl local up`")
+    parser.add_argument(
+        "--vector-index", choices=("ivfflat", "hnsw", "exact"), default="ivfflat", help="as `sparkctl local up`"
+    )
     args = parser.parse_args()
 
     files = corpus(args.files, args.package)

@@ -32,6 +32,7 @@ from sparkctl.services.lightrag.app import create_app
 from sparkctl.services.lightrag.engine import lightrag_environment
 from sparkctl.services.lightrag.registry import WorkspaceRegistry
 from sparkctl.services.lightrag.settings import LightragSettings
+from sparkctl.services.lightrag.vector_index import ivfflat_lists
 from support.fake_llm import FakeLLM
 from support.graphs import graph_log, stored_graph
 
@@ -681,7 +682,7 @@ async def vector_tables(service: Service, workspace: str) -> dict[str, str]:
 
 def indexed_tables(database_url: str, tables: dict[str, str]) -> set[str]:
     with psycopg.connect(database_url) as conn:
-        rows = conn.execute("SELECT tablename FROM pg_indexes WHERE indexname LIKE %s", ("%hnsw_cosine",)).fetchall()
+        rows = conn.execute("SELECT tablename FROM pg_indexes WHERE indexname LIKE %s", ("%ivfflat_cosine",)).fetchall()
     found = {row[0] for row in rows}
     return {kind for kind, table in tables.items() if table.lower() in found}
 
@@ -753,7 +754,12 @@ async def test_a_bulk_write_builds_the_vector_indexes_at_its_end_and_a_small_wri
             "AND content_vector <=> %s::vector < 0.8 ORDER BY content_vector <=> %s::vector LIMIT 8",
             (vector, vector),
         ).fetchall()
-    assert "hnsw_cosine" in " ".join(row[0] for row in plan)
+        rows = conn.execute(f"SELECT count(*) FROM {tables['entities']}").fetchone()[0]  # type: ignore[index]
+        definition = conn.execute(
+            "SELECT indexdef FROM pg_indexes WHERE tablename = %s", (tables["entities"].lower(),)
+        ).fetchall()
+    assert "ivfflat_cosine" in " ".join(row[0] for row in plan)
+    assert f"lists='{ivfflat_lists(rows)}'" in " ".join(row[0] for row in definition) and rows >= 2100
 
 
 async def test_a_small_change_is_appended_to_the_log_and_replayed_when_the_workspace_opens(

@@ -88,7 +88,7 @@ def test_lightrag_keeps_its_graph_as_networkx_files_in_the_data_dir(tmp_path: Pa
 
     assert env["SPARKCTL_GRAPH_STORAGE"] == "networkx"
     assert env["SPARKCTL_DATA_DIR"] == str(tmp_path / "data" / "lightrag")
-    assert env["SPARKCTL_VECTOR_INDEX"] == "hnsw"
+    assert env["SPARKCTL_VECTOR_INDEX"] == "ivfflat"
 
 
 def test_the_api_key_reaches_the_orchestrator_only(tmp_path: Path) -> None:

@@ -87,7 +87,7 @@ def service_env(
     env["lightrag"] |= {
         "SPARKCTL_GRAPH_STORAGE": "networkx",
         "SPARKCTL_DATA_DIR": str(options.data_dir / "lightrag"),
-        "SPARKCTL_VECTOR_INDEX": "hnsw",
+        "SPARKCTL_VECTOR_INDEX": "ivfflat",
     }
     if options.api_key is not None:
         env["orchestrator"]["SPARKCTL_API_KEYS"] = options.api_key

@@ -206,9 +206,7 @@ async def create_job(conn: AsyncConnection, *, document: StoredDocument, kind: J
     return _job(await cursor.fetchone())
 
 
-async def create_digest_job(
-    conn: AsyncConnection, *, workspace: str, repository: str, params: dict[str, Any]
-) -> Job:
+async def create_digest_job(conn: AsyncConnection, *, workspace: str, repository: str, params: dict[str, Any]) -> Job:
     cursor = conn.cursor(row_factory=dict_row)
     await cursor.execute(
         """

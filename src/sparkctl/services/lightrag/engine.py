@@ -51,7 +51,9 @@ def lightrag_environment(settings: LightragSettings) -> dict[str, str]:
         "POSTGRES_MAX_CONNECTIONS": str(settings.db_max_connections),
         "POSTGRES_CONNECTION_RETRIES": "1",
         "POSTGRES_VECTOR_INDEX_TYPE": "",
-        "POSTGRES_SERVER_SETTINGS": f"hnsw.ef_search={settings.hnsw_ef_search}",
+        "POSTGRES_SERVER_SETTINGS": (
+            f"hnsw.ef_search={settings.hnsw_ef_search}&ivfflat.probes={settings.ivfflat_probes}"
+        ),
     }
     if address.sslmode:
         env["POSTGRES_SSL_MODE"] = address.sslmode
@@ -81,10 +83,9 @@ def apply_lightrag_environment(settings: LightragSettings) -> None:
     retry hook `_reset_pool` waits for it), so a request made while PostgreSQL is down would hang for
     ever. With one attempt it fails at once (503), and asyncpg's pool reconnects once PostgreSQL is back.
 
-    An empty POSTGRES_VECTOR_INDEX_TYPE makes LightRAG create no vector index: with `vector_index = "hnsw"` this
-    service builds them itself, at the end of a bulk write (vector_index.py), because maintaining an HNSW index
-    insert by insert is most of the cost of indexing code (bench/ingest.py) and a build over the whole table
-    costs several times less.
+    An empty POSTGRES_VECTOR_INDEX_TYPE makes LightRAG create no vector index: this service builds them itself,
+    at the end of a bulk write (vector_index.py), because maintaining an HNSW index insert by insert is most of
+    the cost of indexing code (bench/ingest.py), and an IVFFlat index is sized by the rows it is built over.
     """
     os.environ.update(lightrag_environment(settings))
     for name in WORKSPACE_OVERRIDES:

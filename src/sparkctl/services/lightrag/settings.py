@@ -32,11 +32,19 @@ class LightragSettings(ServiceSettings, LlmSettings):
         default="extract",
         description="extract: the LLM extracts entities from prose; chunks: prose is indexed as chunks only",
     )
-    vector_index: Literal["hnsw", "exact"] = Field(
-        default="hnsw",
-        description="hnsw: approximate search through pgvector HNSW indexes, built at the end of a bulk write (an "
-        "ingest job) and kept up to date by smaller ones; exact: no index, a full scan per query (exact results, "
-        "for small workspaces)",
+    vector_index: Literal["ivfflat", "hnsw", "exact"] = Field(
+        default="ivfflat",
+        description="ivfflat or hnsw: approximate search through a pgvector index of that method, built at the end "
+        "of a bulk write (an ingest job) and kept up to date by smaller ones (ivfflat builds in seconds; hnsw suits "
+        "a real model's dense vectors); exact: no index, a full scan per query (exact results, for small "
+        "workspaces)",
+    )
+    ivfflat_probes: int = Field(
+        default=20,
+        ge=1,
+        le=10000,
+        description="IVFFlat lists read per search (pgvector's ivfflat.probes; a table has one list per 1 000 "
+        "vectors): more finds more of the exact nearest vectors, and costs more per search",
     )
     hnsw_m: int = Field(default=16, ge=2, le=100, description="HNSW links per node (pgvector's m)")
     hnsw_ef_construction: int = Field(default=64, ge=4, le=1000, description="HNSW build candidate list size")
@@ -50,8 +58,8 @@ class LightragSettings(ServiceSettings, LlmSettings):
     index_build_memory_mb: int = Field(
         default=1024,
         ge=64,
-        description="PostgreSQL's maintenance_work_mem while an HNSW index is built (a graph that does not fit is "
-        "built on disk, several times slower)",
+        description="PostgreSQL's maintenance_work_mem while a vector index is built (an HNSW graph that does not "
+        "fit is built on disk, several times slower)",
     )
     hash_dimensions: int = Field(
         default=DEFAULT_DIMENSIONS,

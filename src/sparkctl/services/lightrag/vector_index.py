@@ -1,17 +1,25 @@
-"""The HNSW indexes of LightRAG's vector tables, built after bulk writes instead of maintained insert by insert.
+"""The vector indexes of LightRAG's tables, built after bulk writes instead of maintained insert by insert.
 
-pgvector builds an HNSW index over a filled table several times faster than it inserts the same rows one by one
-into an existing index (bench/ingest.py: 280 000 vectors built in about 20 s, against about 0.5 ms a row when
-inserted). So with `vector_index = "hnsw"`:
+`vector_index` picks pgvector's index method:
+- `ivfflat` (the default): vectors are grouped around `rows / 1000` centres (k-means over the table) and a search
+  reads the `ivfflat_probes` groups nearest to the query. Over the 280 000 entity vectors of 10 000 files with the
+  hash embedder the build takes seconds, and a search brings back more of the exact nearest vectors than HNSW at
+  `ef_search = 100` (bench/vector_index.py; figures in docs/architecture.md);
+- `hnsw`: a neighbour graph (`hnsw_m`, `hnsw_ef_construction`, searched with `hnsw_ef_search`), for dense
+  embeddings of a real model; about 60 s to build over the same table;
+- `exact`: no index, every search scans the workspace's vectors.
+
+With an index method:
 - a bulk write (a worker's deferred insert) that brings a table more rows than `BULK_SHARE` of those it holds
   drops that table's index first (`before_bulk_insert`), and the writes go in unindexed;
 - the end of the bulk write (`build_missing`, the worker's last commit of a job) builds every missing index,
-  with `index_build_memory_mb` of maintenance memory so that the graph is built in memory;
+  sized for the rows the table then holds, with `index_build_memory_mb` of maintenance memory;
 - smaller writes (a changed file, a chat summary) go through the existing index.
 
 Searches on a table without its index scan it whole: exact, and slower. The tables are LightRAG's, shared by
 every workspace (a `workspace` column), and so are their indexes. The index names are LightRAG's own
-(`idx_<table>_hnsw_cosine`), so that a LightRAG configured with POSTGRES_VECTOR_INDEX_TYPE=HNSW finds them.
+(`idx_<table>_hnsw_cosine`, `idx_<table>_ivfflat_cosine`), so that a LightRAG configured with
+POSTGRES_VECTOR_INDEX_TYPE finds them; building one drops the other method's.
 """
 
 from __future__ import annotations
@@ -28,25 +36,40 @@ from sparkctl.services.lightrag.settings import LightragSettings
 
 logger = logging.getLogger(__name__)
 
-INDEX_SUFFIX = "hnsw_cosine"
+METHODS = ("ivfflat", "hnsw")
 BULK_SHARE = 0.05
 """An insert bringing more than this share of a table's rows drops its index until the bulk write ends."""
 MIN_BULK_ROWS = 2000
+ROWS_PER_LIST = 1000
+"""pgvector's advice for IVFFlat up to a million rows: a list per thousand rows."""
 
 
 def _vector_storages(rag: LightRAG) -> list[Any]:
     return [rag.entities_vdb, rag.relationships_vdb, rag.chunks_vdb]
 
 
+def ivfflat_lists(rows: int) -> int:
+    """The number of IVFFlat lists for a table of `rows` vectors."""
+    return max(1, rows // ROWS_PER_LIST)
+
+
+def index_name(table: str, method: str) -> str:
+    return _safe_index_name(table, f"{method}_cosine")
+
+
 class VectorIndexes:
     """The index of each vector table of one LightRAG instance (their tables are shared by every workspace)."""
 
     def __init__(self, settings: LightragSettings) -> None:
-        self.enabled = settings.vector_index == "hnsw"
+        self.method = settings.vector_index if settings.vector_index in METHODS else None
         self.m = settings.hnsw_m
         self.ef_construction = settings.hnsw_ef_construction
         self.memory_mb = settings.index_build_memory_mb
         self._lock = asyncio.Lock()
+
+    @property
+    def enabled(self) -> bool:
+        return self.method is not None
 
     async def before_bulk_insert(self, rag: LightRAG, rows: dict[str, int]) -> None:
         """Drop the index of each table this insert brings many rows to (`rows`: table name → new rows)."""
@@ -74,13 +97,13 @@ class VectorIndexes:
                     continue
                 began = time.monotonic()
                 await self._build(storage)
-                logger.info("%s: HNSW index built in %.1f s", storage.table_name, time.monotonic() - began)
+                logger.info("%s: %s index built in %.1f s", storage.table_name, self.method, time.monotonic() - began)
                 built.append(storage.table_name)
         return built
 
-    @staticmethod
-    def name(storage: Any) -> str:
-        return _safe_index_name(storage.table_name, INDEX_SUFFIX)
+    def name(self, storage: Any) -> str:
+        assert self.method is not None
+        return index_name(storage.table_name, self.method)
 
     async def _exists(self, storage: Any) -> bool:
         async with storage.db.pool.acquire() as connection:
@@ -100,11 +123,18 @@ class VectorIndexes:
             await connection.execute(f"DROP INDEX IF EXISTS {self.name(storage)}")
 
     async def _build(self, storage: Any) -> None:
+        table = storage.table_name
+        if self.method == "hnsw":
+            options = f"m = {self.m}, ef_construction = {self.ef_construction}"
+        else:
+            options = f"lists = {ivfflat_lists(await self._rows(storage))}"
         async with storage.db.pool.acquire() as connection, connection.transaction():
             await connection.execute(f"SET LOCAL maintenance_work_mem = '{self.memory_mb}MB'")
+            for other in METHODS:
+                if other != self.method:
+                    await connection.execute(f"DROP INDEX IF EXISTS {index_name(table, other)}")
             await connection.execute(
-                f"CREATE INDEX IF NOT EXISTS {self.name(storage)} ON {storage.table_name} "
-                f"USING hnsw (content_vector vector_cosine_ops) "
-                f"WITH (m = {self.m}, ef_construction = {self.ef_construction})"
+                f"CREATE INDEX IF NOT EXISTS {self.name(storage)} ON {table} "
+                f"USING {self.method} (content_vector vector_cosine_ops) WITH ({options})"
             )
-            await connection.execute(f"ANALYZE {storage.table_name}")
+            await connection.execute(f"ANALYZE {table}")
