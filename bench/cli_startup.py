@@ -1,6 +1,6 @@
 """How long `sparkctl --help` takes, beside a bare interpreter start, in the same run.
 
-python bench/cli_startup.py [--runs 10]
+    python bench/cli_startup.py [--runs 10]
 """
 
 from __future__ import annotations
