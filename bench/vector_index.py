@@ -76,7 +76,7 @@ def main() -> None:
     lists = ivfflat_lists(len(texts))
     variants = [
         ("ivfflat", f"lists = {lists}", "ivfflat.probes", value, f"ivfflat, {lists} lists, {value} probes")
-        for value in (10, 30, 60)
+        for value in (10, 20, 30, 60)
     ] + [
         ("hnsw", "m = 16, ef_construction = 64", "hnsw.ef_search", value, f"hnsw m=16 efc=64, ef_search {value}")
         for value in (100, 400)

@@ -670,6 +670,27 @@ def module_kg(module: str, path: str, functions: int, *, first: int = 0) -> dict
     }
 
 
+async def test_a_definition_named_in_the_keywords_comes_first_with_its_chunk(service: Service) -> None:
+    noise = module_kg("noise.client", "noise/client.py", 30)
+    for workspace, kg in (("named", CODE_KG), ("named", noise), ("elsewhere", module_kg("other", "other.py", 11))):
+        assert (await service.call("POST", "/documents/custom_kg", workspace, json=kg)).status_code == 200
+
+    async def ask(*keywords: str) -> dict[str, Any]:
+        payload = {"query": "What is it?", "mode": "mix", "ll_keywords": list(keywords), "top_k": 1, "chunk_top_k": 1}
+        response = await service.call("POST", "/query/data", "named", json=payload)
+        assert response.status_code == 200, response.text
+        return response.json()["data"]  # type: ignore[no-any-return]
+
+    for name in ("Client", "_client.Client", "httpx._client.Client"):
+        data = await ask("parse this", name)
+        assert data["entities"][0]["entity_name"] == "httpx._client.Client", name
+        assert data["entities"][0]["file_path"] == "httpx/_client.py"
+        assert data["chunks"][0]["content"] == CODE_KG["chunks"][0]["content"]
+    assert "httpx._client.Client" not in {entity["entity_name"] for entity in (await ask("lient")).get("entities", [])}
+    assert [entity["entity_name"] for entity in (await ask("f10")).get("entities", [])][:1] == ["noise.client.f10"]
+    assert "other.f10" not in {entity["entity_name"] for entity in (await ask("f10")).get("entities", [])}
+
+
 async def vector_tables(service: Service, workspace: str) -> dict[str, str]:
     async with service.registry.lease(workspace) as opened:
         rag = opened.rag

@@ -29,6 +29,7 @@ from sparkctl.services.lightrag.backends import BackendUnavailable, InvalidPaylo
 from sparkctl.services.lightrag.embedders import Embedder, EmbedderChanged, EmbedderRecords
 from sparkctl.services.lightrag.engine import Models, Workspace, apply_lightrag_environment, open_workspace
 from sparkctl.services.lightrag.graph_view import EntityNotFound
+from sparkctl.services.lightrag.names import NameIndex
 from sparkctl.services.lightrag.registry import WorkspaceRegistry
 from sparkctl.services.lightrag.settings import LightragSettings
 
@@ -59,6 +60,7 @@ def create_app(settings: LightragSettings) -> FastAPI:
 
     app = FastAPI(title="sparkctl LightRAG", lifespan=lifespan)
     app.state.settings = settings
+    app.state.names = NameIndex()
     require_service_key(app, settings.service_key)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, setting="SPARKCTL_MAX_BODY_BYTES")
     for router in (documents.router, queries.router, graph.router, explore.router, health.router):

@@ -8,13 +8,14 @@ from __future__ import annotations
 import time
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from lightrag.base import QueryParam
 from pydantic import BaseModel, Field
 
 from sparkctl.services.lightrag.backends import InternalError, probe_stores
 from sparkctl.services.lightrag.dependencies import get_settings, get_workspace
 from sparkctl.services.lightrag.engine import Workspace
+from sparkctl.services.lightrag.names import with_named_entities
 from sparkctl.services.lightrag.settings import LightragSettings
 from sparkctl.services.lightrag.sources import decode_file_paths
 
@@ -76,9 +77,13 @@ async def query(
 
 
 @router.post("/query/data")
-async def query_data(body: QueryRequest, workspace: Workspace = Depends(get_workspace)) -> dict[str, Any]:
-    """Entities, relationships, chunks and references, as LightRAG's `aquery_data` returns them."""
+async def query_data(
+    body: QueryRequest, request: Request, workspace: Workspace = Depends(get_workspace)
+) -> dict[str, Any]:
+    """Entities, relationships, chunks and references, as LightRAG's `aquery_data` returns them, with the
+    definitions the low-level keywords name first (names.py)."""
     result = await workspace.rag.aquery_data(body.query, param=body.to_param())
+    result = await with_named_entities(workspace.rag, request.app.state.names, workspace.name, body.ll_keywords, result)
     return decode_file_paths(result)  # type: ignore[no-any-return]
 
 
