@@ -35,9 +35,9 @@ class LightragSettings(ServiceSettings, LlmSettings):
     vector_index: Literal["ivfflat", "hnsw", "exact"] = Field(
         default="ivfflat",
         description="ivfflat or hnsw: approximate search through a pgvector index of that method, built at the end "
-        "of a bulk write (an ingest job) and kept up to date by smaller ones (ivfflat builds in seconds; hnsw suits "
-        "a real model's dense vectors); exact: no index, a full scan per query (exact results, for small "
-        "workspaces)",
+        "of a bulk write (an ingest job) and kept up to date by smaller ones (ivfflat builds in seconds; hnsw takes "
+        "longer and finds more for the same search time); exact: no index, a full scan per query (exact results, "
+        "for small workspaces)",
     )
     ivfflat_probes: int = Field(
         default=20,

@@ -3,10 +3,9 @@
 `vector_index` picks pgvector's index method:
 - `ivfflat` (the default): vectors are grouped around `rows / 1000` centres (k-means over the table) and a search
   reads the `ivfflat_probes` groups nearest to the query. Over the 280 000 entity vectors of 10 000 files with the
-  hash embedder the build takes seconds, and a search brings back more of the exact nearest vectors than HNSW at
-  `ef_search = 100` (bench/vector_index.py; figures in docs/architecture.md);
-- `hnsw`: a neighbour graph (`hnsw_m`, `hnsw_ef_construction`, searched with `hnsw_ef_search`), for dense
-  embeddings of a real model; about 60 s to build over the same table;
+  hash embedder the build takes 3 s (bench/vector_index.py; figures in docs/architecture.md);
+- `hnsw`: a neighbour graph (`hnsw_m`, `hnsw_ef_construction`, searched with `hnsw_ef_search`): about 40 s to
+  build over the same table, and more of the exact nearest vectors found for the same search time;
 - `exact`: no index, every search scans the workspace's vectors.
 
 With an index method:
