@@ -22,6 +22,8 @@ from sparkctl.services.lightrag.sources import decode_file_paths
 router = APIRouter(tags=["query"])
 
 NO_CONTEXT = "No relevant context found for the query."
+ENTITY_MODES = ("local", "hybrid", "mix")
+"""The modes whose answers carry entities: those that also look the keywords' identifiers up by name."""
 
 
 class QueryRequest(BaseModel):
@@ -83,7 +85,9 @@ async def query_data(
     """Entities, relationships, chunks and references, as LightRAG's `aquery_data` returns them, with the
     definitions the low-level keywords name first (names.py)."""
     result = await workspace.rag.aquery_data(body.query, param=body.to_param())
-    result = await with_named_entities(workspace.rag, request.app.state.names, workspace.name, body.ll_keywords, result)
+    if body.mode in ENTITY_MODES:
+        names = request.app.state.names
+        result = await with_named_entities(workspace.rag, names, workspace.name, body.ll_keywords, result)
     return decode_file_paths(result)  # type: ignore[no-any-return]
 
 
