@@ -783,6 +783,33 @@ async def test_a_bulk_write_builds_the_vector_indexes_at_its_end_and_a_small_wri
     assert f"lists='{ivfflat_lists(rows)}'" in " ".join(row[0] for row in definition) and rows >= 2100
 
 
+async def test_an_ivfflat_index_its_table_has_outgrown_is_rebuilt_at_the_end_of_a_bulk_write(
+    service: Service, service_database: str
+) -> None:
+    tables = await vector_tables(service, "regrow")
+    large = module_kg("regrow.big", "regrow/big.py", 4100) | {"defer_graph_write": True}
+    assert (await service.call("POST", "/documents/custom_kg", "regrow", json=large)).status_code == 200
+    commit = {"build_indexes": True}
+    assert (await service.call("POST", "/documents/commit_graph", "regrow", json=commit)).status_code == 200
+    index = f"idx_{tables['entities'].lower()}_ivfflat_cosine"
+    with psycopg.connect(service_database, autocommit=True) as conn:
+        conn.execute(f"DROP INDEX {index}")
+        conn.execute(
+            f"CREATE INDEX {index} ON {tables['entities']} USING ivfflat (content_vector vector_cosine_ops)"
+            " WITH (lists = 1)"
+        )
+        rows = conn.execute(f"SELECT count(*) FROM {tables['entities']}").fetchone()[0]  # type: ignore[index]
+
+    rebuilt = await service.call("POST", "/documents/commit_graph", "regrow", json=commit)
+    again = await service.call("POST", "/documents/commit_graph", "regrow", json=commit)
+
+    assert rebuilt.json()["indexes_built"] == [tables["entities"]]
+    assert again.json()["indexes_built"] == []
+    with psycopg.connect(service_database) as conn:
+        options = conn.execute("SELECT reloptions FROM pg_class WHERE relname = %s", (index,)).fetchone()[0]  # type: ignore[index]
+    assert options == [f"lists={ivfflat_lists(rows)}"] and rows >= 4100
+
+
 async def test_a_small_change_is_appended_to_the_log_and_replayed_when_the_workspace_opens(
     service_database: str, fake_llm: FakeLLM, tmp_path: Path
 ) -> None:

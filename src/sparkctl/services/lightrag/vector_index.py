@@ -12,7 +12,8 @@ With an index method:
 - a bulk write (a worker's deferred insert) that brings a table more rows than `BULK_SHARE` of those it holds
   drops that table's index first (`before_bulk_insert`), and the writes go in unindexed;
 - the end of the bulk write (`build_missing`, the worker's last commit of a job) builds every missing index,
-  sized for the rows the table then holds, with `index_build_memory_mb` of maintenance memory;
+  sized for the rows the table then holds, with `index_build_memory_mb` of maintenance memory, and rebuilds an
+  IVFFlat index whose table has grown `REGROW_FACTOR` times past what its lists were sized for;
 - smaller writes (a changed file, a chat summary) go through the existing index.
 
 Searches on a table without its index scan it whole: exact, and slower. The tables are LightRAG's, shared by
@@ -41,6 +42,9 @@ BULK_SHARE = 0.05
 MIN_BULK_ROWS = 2000
 ROWS_PER_LIST = 1000
 """pgvector's advice for IVFFlat up to a million rows: a list per thousand rows."""
+REGROW_FACTOR = 4
+"""An IVFFlat index is rebuilt at the end of a bulk write once its table holds this many times the rows its lists
+were sized for (small writes go into the existing lists and make each longer)."""
 
 
 def _vector_storages(rag: LightRAG) -> list[Any]:
@@ -50,6 +54,11 @@ def _vector_storages(rag: LightRAG) -> list[Any]:
 def ivfflat_lists(rows: int) -> int:
     """The number of IVFFlat lists for a table of `rows` vectors."""
     return max(1, rows // ROWS_PER_LIST)
+
+
+def outgrown(rows: int, lists: int) -> bool:
+    """Whether an IVFFlat index of `lists` lists is too small for a table of `rows` vectors."""
+    return rows >= REGROW_FACTOR * max(1, lists) * ROWS_PER_LIST
 
 
 def index_name(table: str, method: str) -> str:
@@ -86,14 +95,17 @@ class VectorIndexes:
                     logger.info("%s: index dropped for a bulk write of %d rows into %d", table, coming, held)
 
     async def build_missing(self, rag: LightRAG) -> list[str]:
-        """Build the index of every vector table that has none; the tables indexed."""
+        """Build the index of every vector table that has none, or an IVFFlat one its table has outgrown; the
+        tables indexed."""
         if not self.enabled:
             return []
         built = []
         async with self._lock:
             for storage in _vector_storages(rag):
                 if await self._exists(storage):
-                    continue
+                    if not await self._outgrown(storage):
+                        continue
+                    await self._drop(storage)
                 began = time.monotonic()
                 await self._build(storage)
                 logger.info("%s: %s index built in %.1f s", storage.table_name, self.method, time.monotonic() - began)
@@ -112,6 +124,16 @@ class VectorIndexes:
                 storage.table_name.lower(),
             )
         return bool(found)
+
+    async def _outgrown(self, storage: Any) -> bool:
+        if self.method != "ivfflat":
+            return False
+        async with storage.db.pool.acquire() as connection:
+            options = await connection.fetchval(
+                "SELECT reloptions FROM pg_class WHERE relname = $1", self.name(storage).lower()
+            )
+        lists = next((int(option.split("=", 1)[1]) for option in options or [] if option.startswith("lists=")), 1)
+        return outgrown(await self._rows(storage), lists)
 
     async def _rows(self, storage: Any) -> int:
         async with storage.db.pool.acquire() as connection:
