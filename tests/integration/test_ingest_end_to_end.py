@@ -84,13 +84,13 @@ def test_a_changed_file_is_parsed_alone_and_still_links_to_the_unchanged_ones(
     its call into an unchanged file still becomes a relationship of the graph."""
     assert ingest(graphrag_stack, httpx_source_tarball(), "delta")["status"] == "completed"
     parsed: list[str] = []
-    parse = PreprocessorClient.parse_batch_raw
+    parse = PreprocessorClient.parse_batch
 
     async def recording(client: PreprocessorClient, files: Sequence[tuple[str, bytes]]) -> bytes:
         parsed.extend(path for path, _ in files)
         return await parse(client, files)
 
-    monkeypatch.setattr(PreprocessorClient, "parse_batch_raw", recording)
+    monkeypatch.setattr(PreprocessorClient, "parse_batch", recording)
     fresh = b"from httpx._client import Client\n\n\ndef fresh_client():\n    return Client()\n"
     changed = ingest(graphrag_stack, httpx_source_tarball(extra={"httpx/_fresh.py": fresh}), "delta")
 

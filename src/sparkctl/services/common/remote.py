@@ -7,7 +7,6 @@ answer means the request itself is wrong, which a retry would not change.
 from __future__ import annotations
 
 import base64
-import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -93,12 +92,9 @@ class PreprocessorClient(ServiceClient):
     def __init__(self, http: httpx.AsyncClient, url: str, key: SecretStr | None = None) -> None:
         super().__init__(http, "preprocessor", url, key)
 
-    async def parse_batch(self, files: Sequence[tuple[str, bytes]]) -> list[dict[str, Any]]:
-        """ParsedFile documents (as JSON) for these files, in the same order."""
-        return list(json.loads(await self.parse_batch_raw(files))["files"])
-
-    async def parse_batch_raw(self, files: Sequence[tuple[str, bytes]]) -> bytes:
-        """The answer as it came: `{"files": [ParsedFile, ...]}` for these files, in the same order."""
+    async def parse_batch(self, files: Sequence[tuple[str, bytes]]) -> bytes:
+        """The answer as it came, unparsed (the worker spills it to disk): `{"files": [ParsedFile, ...]}` for these
+        files, in the same order."""
         payload = {"files": [{"path": path, "content_base64": base64.b64encode(data).decode()} for path, data in files]}
         return bytes(await self.send("POST", "/parse/batch", payload, raw=True))
 

@@ -190,7 +190,7 @@ class IngestPipeline:
         waiting: collections.deque[asyncio.Task[bytes]] = collections.deque()
         try:
             for batch in batches:
-                waiting.append(asyncio.create_task(self.preprocessor.parse_batch_raw(batch)))
+                waiting.append(asyncio.create_task(self.preprocessor.parse_batch(batch)))
                 if len(waiting) >= self.settings.parse_ahead:
                     names += spill.add(await waiting.popleft())
             while waiting:
