@@ -234,8 +234,8 @@ def test_recall_reaches_other_sessions_of_the_workspace_and_no_other_workspace(
     first.chat.completions.create(
         model="qwen", messages=[{"role": "user", "content": "The Quasar scheduler retries jobs with jitter"}]
     )
-    wait_for(lambda: summary_requests(fake_llm) == 1)
-    time.sleep(0.3)
+    stored = {"Authorization": "Bearer admin-key", "X-Workspace": "recall-ws"}
+    wait_for(lambda: bool(httpx.get(f"{url}/v1/sessions/recall-a", headers=stored).json().get("summary")))
 
     same = client(url, **{"X-Session-Id": "recall-b", "X-Workspace": "recall-ws"})
     raw = same.chat.completions.with_raw_response.create(

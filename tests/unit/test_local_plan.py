@@ -201,9 +201,13 @@ def test_purge_refuses_a_directory_the_stack_did_not_make(tmp_path: Path) -> Non
 
 
 def test_stopping_by_pid_escalates_to_sigkill_when_the_signal_is_ignored() -> None:
-    stubborn = subprocess.Popen(["sh", "-c", "trap '' TERM; while :; do sleep 0.05; done"], start_new_session=True)
+    stubborn = subprocess.Popen(
+        ["sh", "-c", "trap '' TERM; echo trapped; while :; do sleep 0.05; done"],
+        start_new_session=True,
+        stdout=subprocess.PIPE,
+    )
     try:
-        time.sleep(0.2)
+        assert stubborn.stdout is not None and stubborn.stdout.readline() == b"trapped\n"
         ticks = start_ticks(stubborn.pid)
         assert ticks is not None
         began = time.monotonic()

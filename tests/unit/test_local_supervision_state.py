@@ -144,13 +144,13 @@ def test_a_stack_whose_start_was_cut_short_is_cleared_and_started_afresh(
 def test_a_live_supervisor_is_asked_to_restart_what_is_down_and_up_waits_for_it(
     tmp_path: Path, spawn: Callable[..., subprocess.Popen[bytes]]
 ) -> None:
-    asked = tmp_path / "asked"
+    asked, listening = tmp_path / "asked", tmp_path / "listening"
     supervisor = spawn(
         "import pathlib, signal, time\n"
         f"signal.signal(signal.SIGUSR1, lambda *_: pathlib.Path({str(asked)!r}).write_text('retry'))\n"
-        "time.sleep(60)"
+        f"pathlib.Path({str(listening)!r}).touch(); time.sleep(60)"
     )
-    time.sleep(0.3)
+    until(listening.exists)
     process = spawn()
     services = [record(name, process) for name in ORDER if name != "worker"]
     failed = dead("worker", state=FAILED, restarts=4, last_exit="exited with code 1")
@@ -172,8 +172,12 @@ def test_a_live_supervisor_is_asked_to_restart_what_is_down_and_up_waits_for_it(
 def test_waiting_on_a_live_supervisor_names_a_process_that_failed_again(
     tmp_path: Path, spawn: Callable[..., subprocess.Popen[bytes]]
 ) -> None:
-    supervisor = spawn("import signal, time; signal.signal(signal.SIGUSR1, signal.SIG_IGN); time.sleep(60)")
-    time.sleep(0.3)
+    listening = tmp_path / "listening"
+    supervisor = spawn(
+        "import pathlib, signal, time; signal.signal(signal.SIGUSR1, signal.SIG_IGN); "
+        f"pathlib.Path({str(listening)!r}).touch(); time.sleep(60)"
+    )
+    until(listening.exists)
     process = spawn()
     services = [record(name, process) for name in ORDER if name != "worker"]
     path = a_state(tmp_path, [*services, dead("worker", state=FAILED, restarts=4)], record("supervisor", supervisor))
