@@ -1,7 +1,7 @@
 """The web console at /ui in real Chromium (Debian's, driven by Playwright for Python) against the whole stack:
 orchestrator, LightRAG, preprocessor and worker on real PostgreSQL, Redis and NATS; the LLM is the test double.
 
-A folder uploaded from the page becomes a completed job; an entity's neighbourhood is drawn by Cytoscape; a
+A folder chosen on the page or dropped on it becomes a completed job; an entity's neighbourhood is drawn by Cytoscape; a
 streamed answer shows its memory trace; a key bound to workspace `a` sees nothing of `b`; hostile file names
 and answers are shown as text; the strict Content-Security-Policy is never violated. Each view's screenshot is
 saved to build/screenshots/.
@@ -250,6 +250,55 @@ def test_a_folder_given_to_the_page_becomes_a_completed_job(admin: Console, stac
     assert row.locator("td").nth(1).inner_text() == str(stats["files"]) and stats["files"] >= 4
     assert "completed" in row.inner_text()
     admin.screenshot("workspaces")
+    admin.assert_clean()
+
+
+DROP_FOLDER = """({ name, tree, batch }) => {
+    // The entries Chromium hands a page for a folder dragged from the file manager (FileSystemDirectoryEntry and
+    // FileSystemFileEntry), built from `tree`; a reader gives at most `batch` entries a call, as Chromium gives 100.
+    const entry = (name, node) => typeof node === "string"
+      ? { name, isFile: true, isDirectory: false, file: (ok) => setTimeout(() => ok(new File([node], name))) }
+      : { name, isFile: false, isDirectory: true, createReader: () => {
+          const children = Object.entries(node).map(([child, value]) => entry(child, value));
+          let at = 0;
+          return { readEntries: (ok) => setTimeout(() => ok(children.slice(at, (at += batch)))) };
+        } };
+    const root = entry(name, tree);
+    const drop = new Event("drop", { bubbles: true, cancelable: true });
+    Object.defineProperty(drop, "dataTransfer", { value: { items: [{ webkitGetAsEntry: () => root }], files: [] } });
+    document.querySelector("#drop-zone").dispatchEvent(drop);
+}"""
+
+
+def test_a_folder_dropped_on_the_page_is_walked_to_its_depth_leaving_out_what_ingest_leaves_out(
+    admin: Console, stack: Stack
+) -> None:
+    """The drag from the desktop is the one part played by a double: the entries are built in the page."""
+    tree = {
+        "README.md": "# Ledger\n\nThe Ledger keeps balances.\n",
+        "ledger": {
+            "accounts.py": "class Account:\n    def open(self):\n        return True\n",
+            "books.py": "class Book:\n    def close(self):\n        return False\n",
+            "deep": {"nested": {"balance.py": "class DeepBalance:\n    def total(self):\n        return 0\n"}},
+        },
+        "node_modules": {"pad": {"pad.py": "class VendoredPad:\n    pass\n"}},
+        ".git": {"HEAD": "ref: refs/heads/main\n"},
+    }
+    page = admin.page
+    admin.go("#/workspaces")
+    page.fill("#ingest-workspace", "dropped-folder")
+
+    page.evaluate(DROP_FOLDER, {"name": "ledger-app", "tree": tree, "batch": 2})
+
+    page.wait_for_url(re.compile(r"#/jobs/[0-9a-f-]{36}$"))
+    job_id = page.url.rsplit("/", 1)[1]
+    page.wait_for_selector("#job[data-status=completed]", timeout=60_000)
+    job = api(stack, f"/v1/jobs/{job_id}")
+    assert (job["status"], job["workspace"], job["files_done"]) == ("completed", "dropped-folder", 4)
+    found = {hit["name"] for hit in api(stack, "/v1/graph/entities?q=DeepBalance&limit=5", "dropped-folder")["data"]}
+    assert any(name.endswith("DeepBalance") for name in found), found
+    vendored = api(stack, "/v1/graph/entities?q=VendoredPad&limit=5", "dropped-folder")["data"]
+    assert not any(hit["name"].endswith("VendoredPad") for hit in vendored)
     admin.assert_clean()
 
 
