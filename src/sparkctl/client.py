@@ -24,9 +24,13 @@ _CHAT_TIMEOUT = httpx.Timeout(30.0, connect=5.0, read=600.0)
 class ApiRequestError(SparkctlError):
     """The orchestrator answered with an error, or could not be reached."""
 
-    def __init__(self, message: str, hint: str | None = None, *, status: int | None = None) -> None:
+    def __init__(
+        self, message: str, hint: str | None = None, *, status: int | None = None, param: str | None = None
+    ) -> None:
         super().__init__(message, hint)
         self.status = status
+        self.param = param
+        """The request field the orchestrator's error names, when it names one."""
 
 
 @dataclass(frozen=True)
@@ -348,7 +352,9 @@ class OrchestratorClient:
             503: "A server behind the orchestrator is down; see sparkctl local status or sparkctl serve status.",
             504: "The model's server was too slow; try again, or check it with sparkctl serve status.",
         }
-        return ApiRequestError(message, hints.get(response.status_code, ""), status=response.status_code)
+        return ApiRequestError(
+            message, hints.get(response.status_code, ""), status=response.status_code, param=_error_param(response)
+        )
 
 
 def error_message(response: httpx.Response) -> str:
@@ -360,6 +366,14 @@ def error_message(response: httpx.Response) -> str:
     except (ValueError, AttributeError):
         pass
     return f"{response.status_code}: {response.reason_phrase}"
+
+
+def _error_param(response: httpx.Response) -> str | None:
+    try:
+        param = response.json()["error"].get("param")
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None
+    return param if isinstance(param, str) else None
 
 
 def _error_text(error: Any) -> str:

@@ -7,6 +7,8 @@ and never entered):
   a pattern is relative to the folder holding its file, the deepest file that matches decides, `!` re-includes,
   and nothing inside an ignored folder comes back;
 - "excluded": matched by an `exclude` pattern; "not-included": `include` patterns were given and none matches;
+- "document": Markdown, reST, text or PDF, when only code is packed (`documents=False`): the code graph needs
+  no model with the hash embedder, and documents need the extract model;
 - "symlink": links are never followed, to files or to folders;
 - "binary", "too-large", "minified": codebase.text_skip_reason on the content (size first, from the file system);
 - "undecodable-name": a name that is not UTF-8, which the worker could not keep either;
@@ -41,6 +43,7 @@ from pathspec import GitIgnoreSpec
 
 from sparkctl.codebase import MAX_FILE_BYTES, skipped_dir, text_skip_reason
 from sparkctl.errors import ConfigError, SparkctlError
+from sparkctl.services.preprocessor.languages import document_kind_of
 
 _SPOOL_BYTES = 32 * 1024 * 1024
 """Archives up to this size stay in memory; larger ones spill to a temporary file."""
@@ -181,9 +184,11 @@ def pack_directory(
     include: Sequence[str] = (),
     exclude: Sequence[str] = (),
     max_file_bytes: int = MAX_FILE_BYTES,
+    documents: bool = True,
     on_progress: Callable[[PackProgress], None] | None = None,
 ) -> PackResult:
-    """The source files under `root` as a deterministic tar.gz, and what was left out and why."""
+    """The source files under `root` as a deterministic tar.gz, and what was left out and why; `documents=False`
+    leaves the documents out."""
     root = Path(root)
     if not root.exists():
         raise SparkctlError(f"{root} does not exist", hint="Give the folder of the repository to ingest.")
@@ -193,7 +198,7 @@ def pack_directory(
     exclude_spec = _patterns(exclude, "exclude")
     report = on_progress or (lambda _: None)
     skipped: list[tuple[str, str]] = []
-    candidates, seen = _scan(root, include_spec, exclude_spec, skipped, report)
+    candidates, seen = _scan(root, include_spec, exclude_spec, skipped, report, documents=documents)
 
     spool: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES)  # noqa: SIM115
     try:
@@ -239,6 +244,8 @@ def _scan(
     exclude: GitIgnoreSpec | None,
     skipped: list[tuple[str, str]],
     report: Callable[[PackProgress], None],
+    *,
+    documents: bool,
 ) -> tuple[list[_Candidate], int]:
     """Every file worth reading, sorted by path, and how many files were looked at; the rest goes to `skipped`."""
     candidates: list[_Candidate] = []
@@ -268,7 +275,9 @@ def _scan(
                     stack.append((entry.path, path + "/", rules))
             else:
                 seen += 1
-                reason = _file_skip_reason(entry, path, rules, include, exclude)
+                reason = _file_skip_reason(entry, path, rules, include, exclude) or (
+                    None if documents or document_kind_of(path) is None else "document"
+                )
                 if reason:
                     skipped.append((path, reason))
                 else:
@@ -395,11 +404,14 @@ def _nothing_to_pack(root: Path, skipped: list[tuple[str, str]], restricted: boo
         )
     counts = Counter(reason for _, reason in skipped)
     summary = ", ".join(f"{count} {reason}" for reason, count in sorted(counts.items()))
-    hint = (
-        "Check the include patterns: they are gitignore patterns relative to the repository, like 'src/**/*.py'."
-        if restricted
-        else "Only source text is packed: check .gitignore and the exclude patterns, and that this is the right folder."
-    )
+    if restricted:
+        hint = "Check the include patterns: they are gitignore patterns relative to the repository, like 'src/**/*.py'."
+    elif "document" in counts:
+        hint = "Its documents were left out as asked (--code-only): ingest it without that to index them."
+    else:
+        hint = (
+            "Only source text is packed: check .gitignore and the exclude patterns, and that this is the right folder."
+        )
     return SparkctlError(f"nothing to pack in {root}: every entry was left out ({summary})", hint=hint)
 
 

@@ -194,17 +194,16 @@ def test_a_missing_path_is_one_clear_error_before_anything_is_sent(tmp_path: Pat
     assert "Traceback" not in result.output
 
 
-def test_patterns_without_a_folder_are_an_error(tmp_path: Path) -> None:
+@pytest.mark.parametrize("option", [["--include", "*.md"], ["--exclude", "*.md"], ["--code-only"]])
+def test_choosing_files_without_a_folder_is_an_error(tmp_path: Path, option: list[str]) -> None:
     notes = tmp_path / "notes.md"
     notes.write_text("# n\n")
 
-    result = runner.invoke(
-        app, ["ingest", str(notes), "--include", "*.md"], env={"SPARKCTL_ENDPOINT": "http://127.0.0.1:9"}
-    )
+    result = runner.invoke(app, ["ingest", str(notes), *option], env={"SPARKCTL_ENDPOINT": "http://127.0.0.1:9"})
 
     assert result.exit_code == 1
     assert result.stderr.splitlines()[0] == (
-        "Error: --include and --exclude choose files inside folders, and no folder was given"
+        "Error: --include, --exclude and --code-only choose files inside folders, and no folder was given"
     )
 
 

@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import io
 import tarfile
+from pathlib import Path
 
 import httpx
 import pytest
+from typer.testing import CliRunner
 
 from sparkctl.catalog import load_catalog
+from sparkctl.cli.app import app
 from sparkctl.local.process import free_port
 from support.fake_llm import FakeLLM
 from support.orchestrator import Start
@@ -55,6 +58,7 @@ def test_with_no_model_server_an_ingest_of_documents_is_refused_in_seconds_and_c
     assert error["code"] == "model_server_unavailable"
     assert "extract model" in error["message"] and missing.removeprefix("http://") in error["message"]
     assert "ollama serve" in error["message"]
+    assert error["param"] == "prose"
     assert documents.status_code == 503
     assert upload(url, prose=False).status_code == 202
     assert httpx.get(f"{url}/v1/jobs", headers=ADMIN).json()["data"][0]["source"] == "app"
@@ -67,6 +71,33 @@ def test_with_the_llm_embedder_every_ingest_needs_the_embed_models_server(start_
 
     assert refused.status_code == 503
     assert "embed model" in refused.json()["error"]["message"]
+    assert "param" not in refused.json()["error"], "leaving the documents out would not help"
+
+
+def test_the_cli_offers_the_code_alone_when_only_the_documents_need_the_missing_server(
+    start_orchestrator: Start, tmp_path: Path
+) -> None:
+    url = start_orchestrator(llm_url=f"http://127.0.0.1:{free_port()}", embedder="hash")
+    repo = tmp_path / "shop"
+    (repo / "docs").mkdir(parents=True)
+    (repo / "shop.py").write_text("class Cart:\n    def total(self):\n        return 0\n")
+    (repo / "README.md").write_text("# Shop\n")
+    (repo / "docs" / "guide.rst").write_text("Guide\n=====\n")
+    cli = CliRunner()
+    env = {"SPARKCTL_ENDPOINT": url, "SPARKCTL_API_KEY": "admin-key", "COLUMNS": "200"}
+
+    refused = cli.invoke(app, ["ingest", str(repo), "--no-wait"], env=env)
+    code_only = cli.invoke(app, ["--verbose", "ingest", str(repo), "--code-only", "--no-wait"], env=env)
+
+    assert refused.exit_code == 1
+    assert "the extract model" in refused.stderr and "ollama serve" in refused.stderr
+    assert "Or index shop's code now and its 2 document(s) later: add --code-only." in refused.stderr
+    assert code_only.exit_code == 0, code_only.stderr
+    assert "shop: 1 files" in code_only.stderr
+    assert "left out: 2 document" in code_only.stderr
+    assert "README.md  document" in code_only.stderr and "docs/guide.rst  document" in code_only.stderr
+    [job] = httpx.get(f"{url}/v1/jobs", headers=ADMIN, timeout=30).json()["data"]
+    assert (job["id"], job["source"]) == (code_only.stdout.strip(), "shop")
 
 
 def test_ready_reports_each_model_server_with_its_models_and_context(

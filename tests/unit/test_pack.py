@@ -204,6 +204,24 @@ def test_exclude_skips_files_and_whole_folders_and_wins_over_include(tmp_path: P
         assert result.skipped == [("src/a_test.py", "excluded"), ("tests/", "excluded")]
 
 
+def test_code_only_leaves_out_every_kind_of_document_and_keeps_the_code(tmp_path: Path) -> None:
+    documents = {"README": "r\n", "README.md": "# r\n", "docs/a.rst": "a\n", "notes.txt": "n\n", "paper.pdf": "%PDF"}
+    write(tmp_path, {**documents, "src/a.py": SOURCE, "Makefile": "all:\n", "src/b.rs": "fn main() {}\n"})
+    with pack_directory(tmp_path, documents=False) as result:
+        assert result.files == ["Makefile", "src/a.py", "src/b.rs"]
+        assert result.skipped == sorted((path, "document") for path in documents)
+    with pack_directory(tmp_path) as everything:
+        assert set(documents) <= set(everything.files)
+
+
+def test_code_only_of_a_folder_of_documents_says_they_were_left_out_as_asked(tmp_path: Path) -> None:
+    write(tmp_path, {"guide.md": "# g\n", "faq.md": "# f\n"})
+    with pytest.raises(SparkctlError) as caught:
+        pack_directory(tmp_path, documents=False)
+    assert caught.value.message == f"nothing to pack in {tmp_path}: every entry was left out (2 document)"
+    assert "--code-only" in caught.value.hint
+
+
 def test_invalid_pattern_is_a_config_error(tmp_path: Path) -> None:
     write(tmp_path, {"a.py": SOURCE})
     with pytest.raises(ConfigError) as caught:

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.progress import Progress, TaskID
 
-    from sparkctl.client import OrchestratorClient
+    from sparkctl.client import ApiRequestError, OrchestratorClient
     from sparkctl.pack import Document, PackProgress, PackResult
 
 _RECONNECTS = 3
@@ -53,6 +53,13 @@ def ingest(
         list[str] | None,
         typer.Option("--exclude", metavar="GLOB", help="Skip files matching this gitignore-style glob."),
     ] = None,
+    code_only: Annotated[
+        bool,
+        typer.Option(
+            "--code-only",
+            help="Leave a folder's documents (Markdown, reST, text, PDF) out: only code, which needs no extract model.",
+        ),
+    ] = False,
     reindex: Annotated[
         bool,
         typer.Option(
@@ -78,12 +85,13 @@ def ingest(
             "--reindex clears the workspace before indexing, so it takes one folder or one set of files",
             hint="Run `sparkctl ingest --reindex` with the first source, then ingest the others without it.",
         )
-    if (include or exclude) and not folders:
+    if (include or exclude or code_only) and not folders:
         raise ConfigError(
-            "--include and --exclude choose files inside folders, and no folder was given",
-            hint="Name the files to send, or give the folder with the patterns.",
+            "--include, --exclude and --code-only choose files inside folders, and no folder was given",
+            hint="Name the files to send, or give the folder with the options.",
         )
-    codebases = [_pack(folder, include or [], exclude or [], console, state.json, state.verbose) for folder in folders]
+    choice = _Choice(include or [], exclude or [], documents=not code_only)
+    codebases = [_pack(folder, choice, console, state.json, state.verbose) for folder in folders]
     try:
         documents = [read_document(path) for path in files]
         with state.client(endpoint, api_key) as client:
@@ -102,9 +110,16 @@ def ingest(
     _raise_for_failures(finals)
 
 
-def _pack(
-    folder: Path, include: list[str], exclude: list[str], console: Console, quiet: bool, verbose: bool
-) -> _Codebase:
+@dataclass(frozen=True)
+class _Choice:
+    """Which files of a folder are packed."""
+
+    include: list[str]
+    exclude: list[str]
+    documents: bool
+
+
+def _pack(folder: Path, choice: _Choice, console: Console, quiet: bool, verbose: bool) -> _Codebase:
     from sparkctl.pack import codebase_name, pack_directory
 
     name = codebase_name(folder)
@@ -119,7 +134,9 @@ def _pack(
                     task, description=f"packing {name}", total=event.files_total, completed=event.files_done
                 )
 
-        packed = pack_directory(folder, include=include, exclude=exclude, on_progress=show)
+        packed = pack_directory(
+            folder, include=choice.include, exclude=choice.exclude, documents=choice.documents, on_progress=show
+        )
     if not quiet:
         _print_packed(console, name, packed, verbose)
     return _Codebase(folder, name, packed)
@@ -151,6 +168,7 @@ def _upload(
     reindex: bool,
 ) -> list[dict[str, Any]]:
     """Send every codebase, then the documents in one request; the jobs the orchestrator queued."""
+    from sparkctl.client import ApiRequestError
     from sparkctl.services.preprocessor.languages import document_kind_of
 
     queued: list[dict[str, Any]] = []
@@ -159,12 +177,20 @@ def _upload(
             task = progress.add_task(f"uploading {codebase.name}", total=codebase.packed.compressed_bytes)
             archive = codebase.packed.read_bytes()
             sent = _advance(progress, task)
-            prose = any(document_kind_of(path) for path in codebase.packed.files)
-            queued.append(
-                client.upload_codebase(
-                    archive, name=codebase.name, workspace=workspace, on_sent=sent, reindex=reindex, prose=prose
+            held = sum(1 for path in codebase.packed.files if document_kind_of(path))
+            try:
+                queued.append(
+                    client.upload_codebase(
+                        archive,
+                        name=codebase.name,
+                        workspace=workspace,
+                        on_sent=sent,
+                        reindex=reindex,
+                        prose=held > 0,
+                    )
                 )
-            )
+            except ApiRequestError as exc:
+                raise _without_documents_hint(exc, codebase.name, held) from exc
         if documents:
             total = sum(len(document.data) for document in documents)
             task = progress.add_task(f"uploading {len(documents)} document(s)", total=total)
@@ -172,6 +198,20 @@ def _upload(
             sent = _advance(progress, task)
             queued.extend(client.upload_documents(files, workspace=workspace, on_sent=sent, reindex=reindex))
     return queued
+
+
+def _without_documents_hint(refused: ApiRequestError, name: str, documents: int) -> ApiRequestError:
+    """A refusal for want of the extract model says how to index the code alone meanwhile."""
+    from sparkctl.client import ApiRequestError
+
+    if refused.param != "prose":
+        return refused
+    return ApiRequestError(
+        refused.message,
+        f"Or index {name}'s code now and its {documents} document(s) later: add --code-only.",
+        status=refused.status,
+        param=refused.param,
+    )
 
 
 def _advance(progress: Progress, task: TaskID) -> Callable[[int], None]:

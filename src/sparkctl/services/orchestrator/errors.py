@@ -1,4 +1,5 @@
-"""Errors in OpenAI's shape, {"error": {"message", "type", "code"}}, for every route."""
+"""Errors in OpenAI's shape, {"error": {"message", "type", "code"}}, for every route; "param" names the request
+field the error is about, where one is."""
 
 from __future__ import annotations
 
@@ -28,22 +29,34 @@ _TYPES = {
 class ApiError(Exception):
     """An answer other than success, with what a client needs to know."""
 
-    def __init__(self, status: int, message: str, code: str | None = None, headers: dict[str, str] | None = None):
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        code: str | None = None,
+        headers: dict[str, str] | None = None,
+        *,
+        param: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.code = code
         self.headers = headers
+        self.param = param
 
 
-def error_body(status: int, message: str, code: str | None = None) -> dict[str, dict[str, str | None]]:
-    return {"error": {"message": message, "type": _TYPES.get(status, "api_error"), "code": code}}
+def error_body(
+    status: int, message: str, code: str | None = None, param: str | None = None
+) -> dict[str, dict[str, str | None]]:
+    error = {"message": message, "type": _TYPES.get(status, "api_error"), "code": code}
+    return {"error": error | {"param": param} if param else error}
 
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> JSONResponse:
-        return JSONResponse(error_body(exc.status, exc.message, exc.code), exc.status, headers=exc.headers)
+        return JSONResponse(error_body(exc.status, exc.message, exc.code, exc.param), exc.status, headers=exc.headers)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:

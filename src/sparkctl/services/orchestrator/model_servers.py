@@ -89,7 +89,8 @@ class ModelServers:
 
     async def require_for_ingest(self, *, prose: bool) -> None:
         """503 naming the server and how to start one when a model the ingest needs is unreachable: the embed
-        model (unless the built-in hash embedder is used) and, for prose, the extract model."""
+        model (unless the built-in hash embedder is used) and, for prose, the extract model (the error's param is
+        then `prose`: the same upload without its documents needs no extract model)."""
         needed = [] if self.embedder == "hash" else [("embed", "embeddings")]
         if prose:
             needed.append(("extract", "entity extraction from documents"))
@@ -102,7 +103,8 @@ class ModelServers:
                 continue
             state = report[self.url_of[models[0].name]]
             if not state.reachable:
-                raise ApiError(503, _unreachable(models[0], state, purpose), "model_server_unavailable")
+                param = "prose" if role == "extract" else None
+                raise ApiError(503, _unreachable(models[0], state, purpose), "model_server_unavailable", param=param)
 
     async def _probe(self, url: str, models: list[Model]) -> ServerState:
         client = LlmClient(url, self.http, api_key=self.api_key)
