@@ -26,14 +26,15 @@ from lightrag.base import StoragesStatus
 from lightrag.utils import compute_mdhash_id
 from pydantic import ValidationError
 
+from sparkctl.errors import ConfigError
 from sparkctl.local.process import free_port
 from sparkctl.local.servers import EmbeddedServer
 from sparkctl.services.lightrag.app import create_app
-from sparkctl.services.lightrag.engine import lightrag_environment
+from sparkctl.services.lightrag.engine import Models, lightrag_environment
 from sparkctl.services.lightrag.registry import WorkspaceRegistry
 from sparkctl.services.lightrag.settings import LightragSettings
 from sparkctl.services.lightrag.vector_index import ivfflat_lists
-from support.fake_llm import FakeLLM
+from support.fake_llm import FakeLLM, relevance
 from support.graphs import graph_log, stored_graph
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
@@ -274,6 +275,85 @@ async def test_prose_in_chunks_mode_is_indexed_without_any_llm_call(
     chunks = found.json()["data"]["chunks"]
     assert [(c["content"], c["file_path"]) for c in chunks] == [(text, "notes/polonium.md")]
     assert fake_llm.chat_requests() == []
+
+
+RERANK_QUERY = "retry the call with backoff and jitter after a timeout"
+RERANK_CHUNKS = {
+    "few": "# the call, after it is made",
+    "some": "# retry the call after a timeout",
+    "everything": "# retry the call with backoff and jitter after a timeout; the pool keeps its sockets open "
+    "between requests, reads proxies from the environment, and logs each redirect it follows",
+    "most": "# retry the call with backoff after a timeout",
+}
+
+
+def reranked_service(
+    database_url: str, fake: FakeLLM, rerank_url: str, data_dir: Path
+) -> contextlib.AbstractAsyncContextManager[Service]:
+    return running_service(settings_for(database_url, fake.url, data_dir, prose_mode="chunks", rerank_url=rerank_url))
+
+
+async def store_rerank_chunks(service: Service, workspace: str) -> None:
+    chunks = [{"content": text, "source_id": key, "file_path": f"pkg/{key}.py"} for key, text in RERANK_CHUNKS.items()]
+    stored = await service.call("POST", "/documents/custom_kg", workspace, json={"chunks": chunks})
+    assert stored.status_code == 200, stored.text
+
+
+def rerank_requests(fake: FakeLLM) -> list[dict[str, Any]]:
+    return [request.body for request in fake.requests if request.path == "/v1/rerank"]
+
+
+async def test_the_reranker_orders_the_chunks_a_query_found(
+    service_database: str, fake_llm: FakeLLM, tmp_path: Path
+) -> None:
+    async with reranked_service(service_database, fake_llm, f"{fake_llm.url}/v1", tmp_path) as reranked:
+        await store_rerank_chunks(reranked, "reranked")
+        found = await reranked.call("POST", "/query/data", "reranked", json={"query": RERANK_QUERY, "mode": "naive"})
+        [asked] = rerank_requests(fake_llm)
+        kept = await reranked.call(
+            "POST", "/query/data", "reranked", json={"query": RERANK_QUERY, "mode": "naive", "enable_rerank": False}
+        )
+
+    assert found.status_code == 200, found.text
+    contents = [chunk["content"] for chunk in found.json()["data"]["chunks"]]
+    assert contents[0] == RERANK_CHUNKS["everything"]
+    scores = [relevance(RERANK_QUERY, content) for content in contents]
+    assert scores == sorted(scores, reverse=True) and len(contents) >= 2
+    assert (asked["model"], asked["query"]) == ("bge-reranker-v2-m3", RERANK_QUERY)
+    assert set(asked["documents"]) >= set(contents)
+    assert kept.status_code == 200 and len(rerank_requests(fake_llm)) == 1, "enable_rerank=false asks no reranker"
+    searched = [chunk["content"] for chunk in kept.json()["data"]["chunks"]]
+    assert sorted(searched) == sorted(contents) and searched != contents, "the reranker changed the order"
+
+
+async def test_with_the_reranker_down_a_query_answers_in_the_vector_searchs_order_and_counts_the_failure(
+    service_database: str, fake_llm: FakeLLM, tmp_path: Path
+) -> None:
+    down = f"http://127.0.0.1:{free_port()}/v1"
+    async with reranked_service(service_database, fake_llm, down, tmp_path) as reranked:
+        await store_rerank_chunks(reranked, "rerank-down")
+        found = await reranked.call("POST", "/query/data", "rerank-down", json={"query": RERANK_QUERY, "mode": "naive"})
+        metrics = (await reranked.call("GET", "/metrics", None)).text
+
+    assert found.status_code == 200, found.text
+    assert {chunk["content"] for chunk in found.json()["data"]["chunks"]} <= set(RERANK_CHUNKS.values())
+    assert found.json()["data"]["chunks"]
+    assert (
+        'sparkctl_model_requests_total{backend="bge-reranker-v2-m3",kind="rerank",outcome="unreachable"} 1.0' in metrics
+    )
+
+
+async def test_a_reranker_url_without_a_reranker_model_is_refused_naming_both(tmp_path: Path) -> None:
+    catalog = tmp_path / "models.toml"
+    shipped = (Path(__file__).parents[2] / "src" / "sparkctl" / "models.toml").read_text()
+    catalog.write_text(shipped[: shipped.index('[[model]]\nrole = "reranker"')])
+    settings = settings_for("postgresql://u:p@127.0.0.1:9/db", "http://127.0.0.1:9", tmp_path, models=catalog,
+                            rerank_url="http://127.0.0.1:9/v1")  # fmt: skip
+
+    with pytest.raises(ConfigError, match="SPARKCTL_RERANK_URL is set") as refused:
+        Models.load(settings, httpx.AsyncClient())
+
+    assert str(catalog) in refused.value.message and "reranker" in refused.value.hint
 
 
 async def test_delete_files_removes_what_came_only_from_those_files(service: Service, fake_llm: FakeLLM) -> None:

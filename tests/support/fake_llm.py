@@ -1,15 +1,17 @@
 """A deterministic LLM server for the tests: a TEST DOUBLE, never shipped as a feature.
 
 No model weights can be had on a test machine, so this small HTTP server speaks the two APIs the
-platform uses — OpenAI's (/v1/chat/completions, /v1/embeddings, /v1/models) and Ollama's native one
-(/api/chat, /api/generate, /api/embed, /api/embeddings, /api/tags) — and answers deterministically:
+platform uses — OpenAI's (/v1/chat/completions, /v1/embeddings, /v1/models), the rerank API of vLLM and
+Jina (/v1/rerank) and Ollama's native one (/api/chat, /api/generate, /api/embed, /api/embeddings, /api/tags) —
+and answers deterministically:
 
 - a LightRAG entity-extraction prompt gets one entity row per capitalised word of the input text,
   in LightRAG's delimiter format, and a relation between neighbours;
 - a keyword-extraction prompt gets JSON keywords;
 - a request with tools whose last user message says "use a tool" gets a call of its first tool;
 - anything else gets "echo: <the last user message>";
-- embeddings come from the feature-hashing embedder, so similar texts are close.
+- embeddings come from the feature-hashing embedder, so similar texts are close;
+- a rerank scores each document by the share of the query's words it holds (`relevance`).
 
 Every request is recorded, and a test can add latency or make it fail.
 """
@@ -89,6 +91,13 @@ def answer_for(messages: list[dict[str, Any]]) -> str:
         return json.dumps({"high_level_keywords": words[:2], "low_level_keywords": words})
     last_user = next((m for m in reversed(messages) if m.get("role") == "user"), {"content": ""})
     return f"echo: {last_user.get('content') or ''}"
+
+
+def relevance(query: str, document: str) -> float:
+    """The reranker's deterministic score: the share of the query's words of three letters or more in the document."""
+    words = set(re.findall(r"[a-z0-9_]{3,}", query.lower()))
+    found = set(re.findall(r"[a-z0-9_]{3,}", document.lower()))
+    return round(len(words & found) / len(words), 4) if words else 0.0
 
 
 def _extraction_rows(text: str) -> str:
@@ -178,6 +187,15 @@ def build_app(state: FakeLLM) -> Starlette:
         vectors = hash_embed([str(i) for i in inputs], DIMENSIONS)
         return JSONResponse({"model": body.get("model", "fake"), "embeddings": vectors.tolist()})
 
+    async def rerank(request: Request) -> Response:
+        body, failure = await gate(request)
+        if failure:
+            return failure
+        scores = [relevance(str(body["query"]), str(document)) for document in body["documents"]]
+        order = sorted(range(len(scores)), key=lambda index: (-scores[index], index))[: body.get("top_n")]
+        results = [{"index": index, "relevance_score": scores[index]} for index in order]
+        return JSONResponse({"id": "rerank-fake", "model": body.get("model", "fake"), "results": results})
+
     async def tags(request: Request) -> Response:
         return JSONResponse({"models": [{"name": "fake:latest", "model": "fake:latest", "size": 1}]})
 
@@ -186,6 +204,7 @@ def build_app(state: FakeLLM) -> Starlette:
             Route("/v1/chat/completions", openai_chat, methods=["POST"]),
             Route("/v1/embeddings", openai_embeddings, methods=["POST"]),
             Route("/v1/models", models),
+            Route("/v1/rerank", rerank, methods=["POST"]),
             Route("/api/chat", ollama_chat, methods=["POST"]),
             Route("/api/generate", ollama_chat, methods=["POST"]),
             Route("/api/embed", ollama_embed, methods=["POST"]),

@@ -206,3 +206,30 @@ async def test_failed_requests_are_counted_by_what_went_wrong(fake_llm: FakeLLM,
     assert counted(registry, "chat") == {"unreachable": 1.0, "failed": 1.0, "refused": 1.0, "timeout": 1.0}
     assert counted(registry, "stream") == {"failed": 1.0}
     assert tokens(registry) == {}
+
+
+async def test_rerank_gives_the_most_relevant_documents_first_at_most_top_n(
+    server: LlmClient, fake_llm: FakeLLM
+) -> None:
+    documents = ["a plain fetch", "retry with backoff", "retry with backoff and jitter"]
+
+    ranked = await server.rerank("bge-reranker-v2-m3", "retry with backoff and jitter", documents, top_n=2)
+
+    assert ranked == [(2, 1.0), (1, 0.6)]
+    [request] = [r for r in fake_llm.requests if r.path == "/v1/rerank"]
+    assert request.body == {
+        "model": "bge-reranker-v2-m3",
+        "query": "retry with backoff and jitter",
+        "documents": documents,
+        "top_n": 2,
+    }
+    assert await server.rerank("bge-reranker-v2-m3", "anything", []) == []
+
+
+async def test_a_rerank_refused_is_not_retried(fake_llm: FakeLLM, http: httpx.AsyncClient) -> None:
+    fake_llm.fail_with = 400
+
+    with pytest.raises(LlmRefused):
+        await LlmClient(f"{fake_llm.url}/v1", http).rerank("bge-reranker-v2-m3", "query", ["one"])
+
+    assert len(fake_llm.requests) == 1

@@ -293,6 +293,31 @@ class LlmClient:
             call.used(body)
         return matrix
 
+    async def rerank(
+        self, model: str, query: str, documents: Sequence[str], top_n: int | None = None
+    ) -> list[tuple[int, float]]:
+        """(index into `documents`, relevance) of the documents most relevant to `query`, the most relevant first:
+        the rerank API of vLLM, Jina and Cohere (`/v1/rerank`), at most `top_n` of them when given."""
+        if not documents:
+            return []
+        payload: dict[str, Any] = {"model": model, "query": query, "documents": list(documents)}
+        if top_n is not None:
+            payload["top_n"] = top_n
+        with self._counted(model, "rerank") as call:
+            body = await self._post_json("/v1/rerank" if self.style == "ollama" else "/rerank", payload)
+            results = _field(body, ("results",), self.url)
+            try:
+                ranked = [(int(row["index"]), float(row["relevance_score"])) for row in results]
+            except (KeyError, TypeError, ValueError):
+                raise LlmFailed(
+                    f"LLM backend {self.url} answered /rerank without an index and relevance_score per result",
+                    url=self.url,
+                ) from None
+            if any(not 0 <= index < len(documents) for index, _ in ranked):
+                raise LlmFailed(f"LLM backend {self.url} ranked a document it was not sent", url=self.url)
+            call.used(body)
+        return sorted(ranked, key=lambda item: -item[1])
+
     async def served_context(self, model: ChatModel) -> int | None:
         """The context a request for `model` gets from this server, as the server says (see served_context.py);
         models.toml's figure when it says nothing. Raises LlmError when the server cannot be asked."""

@@ -40,7 +40,7 @@ LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0
 PROBE_TIMEOUT = 2.0
 """Seconds a gauge read at scrape time may take before the scrape answers without it."""
 
-ModelCallKind = Literal["chat", "stream", "embed"]
+ModelCallKind = Literal["chat", "stream", "embed", "rerank"]
 ModelOutcome = Literal["ok", "refused", "failed", "timeout", "unreachable", "cancelled"]
 Reading = Callable[[], Awaitable[float | Mapping[str, float] | None]]
 """A gauge's value(s) now: one number, numbers by label value, or None when there is nothing to report."""
@@ -54,7 +54,7 @@ class ModelCalls:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.requests = Counter(
             "sparkctl_model_requests_total",
-            "Requests to model servers by backend, kind (chat, stream, embed) and outcome",
+            "Requests to model servers by backend, kind (chat, stream, embed, rerank) and outcome",
             ["backend", "kind", "outcome"],
             registry=registry,
         )

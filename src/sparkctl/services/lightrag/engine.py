@@ -145,6 +145,9 @@ class Models:
     embedder: LlmClient | None
     """None: the offline hash embedder."""
     tokenizer: Tokenizer
+    reranker: LlmClient | None = None
+    """None: chunks keep the order of the vector search."""
+    rerank_name: str = ""
     context_learned: bool = False
     hash_pool: Executor | None = None
     """Where the hash embedder runs: a process of its own, so that indexing uses a second core."""
@@ -185,6 +188,12 @@ class Models:
             )
         api_key = settings.llm_key
         use_hash = settings.embedder == "hash"
+        reranker = catalog.by_role("reranker")
+        if settings.rerank_url and not reranker:
+            raise ConfigError(
+                f"SPARKCTL_RERANK_URL is set, and {catalog.path} has no 'reranker' model to ask it for",
+                hint="Add the reranker to models.toml, or unset SPARKCTL_RERANK_URL.",
+            )
         return cls(
             extract=ChatModel.from_catalog(extract[0]),
             embed_name="hash" if use_hash else embed[0].pull_ref,
@@ -193,6 +202,10 @@ class Models:
             llm=LlmClient(settings.llm_url, http, api_key=api_key, calls=calls),
             embedder=None if use_hash else LlmClient(settings.embedding_url, http, api_key=api_key, calls=calls),
             tokenizer=OfflineTokenizer(),
+            reranker=LlmClient(settings.rerank_url, http, api_key=api_key, calls=calls)
+            if settings.rerank_url
+            else None,
+            rerank_name=reranker[0].name if reranker else "",
             hash_pool=ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
             if use_hash
             else None,
@@ -373,6 +386,18 @@ def embedding_function(models: Models, failures: ModelFailures) -> EmbeddingFunc
     )
 
 
+def rerank_function(models: Models, reranker: LlmClient) -> Callable[..., Awaitable[list[dict[str, Any]]]]:
+    """LightRAG's `rerank_model_func`: the catalog's reranker scores the chunks a query found. LightRAG keeps the
+    vector search's order when it fails, so a reranker that is down slows no answer down past its timeout and
+    fails none (its failures are counted in the model-call metrics and logged)."""
+
+    async def rerank(query: str, documents: list[str], top_n: int | None = None, **_: Any) -> list[dict[str, Any]]:
+        ranked = await reranker.rerank(models.rerank_name, query, documents, top_n)
+        return [{"index": index, "relevance_score": score} for index, score in ranked]
+
+    return rerank
+
+
 HASH_BATCHES = {"embedding_batch_num": 1024, "embedding_func_max_async": 2}
 """The hash embedder runs in one process of its own: LightRAG's default of batches of 10 texts, 8 at a time,
 made a repository's 700 000 vectors 70 000 round trips to it."""
@@ -410,6 +435,9 @@ async def open_workspace(name: str, settings: LightragSettings, models: Models) 
         default_llm_timeout=int(settings.llm_timeout),
         default_embedding_timeout=int(settings.llm_timeout),
         embedding_func=embedding_function(models, failures),
+        rerank_model_func=rerank_function(models, models.reranker) if models.reranker else None,
+        default_rerank_timeout=int(settings.rerank_timeout),
+        min_rerank_score=0.0,
         **(HASH_BATCHES if models.embedder is None else {}),  # type: ignore[arg-type]
         tokenizer=models.tokenizer,
         **context_limits(models.extract.context),  # type: ignore[arg-type]

@@ -42,12 +42,16 @@ class QueryRequest(BaseModel):
     ll_keywords: list[str] = []
     conversation_history: list[dict[str, Any]] | None = None
     user_prompt: str | None = None
-    enable_rerank: bool = Field(default=False, description="no reranker is wired into this service yet")
+    enable_rerank: bool | None = Field(
+        default=None, description="rerank the chunks found with the reranker model (default: when there is one)"
+    )
     include_references: bool = True
 
-    def to_param(self) -> QueryParam:
-        fields = self.model_dump(exclude_none=True, exclude={"query", "include_references"})
-        return QueryParam(**fields, stream=False)
+    def to_param(self, *, reranker: bool) -> QueryParam:
+        """LightRAG's query parameters; `reranker` says whether the service has a reranker model."""
+        fields = self.model_dump(exclude_none=True, exclude={"query", "include_references", "enable_rerank"})
+        rerank = reranker if self.enable_rerank is None else self.enable_rerank and reranker
+        return QueryParam(**fields, enable_rerank=rerank, stream=False)
 
 
 class QueryResponse(BaseModel):
@@ -64,7 +68,9 @@ async def query(
     settings: LightragSettings = Depends(get_settings),
 ) -> QueryResponse:
     started = time.monotonic()
-    result = await workspace.rag.aquery_llm(body.query, param=body.to_param())
+    result = await workspace.rag.aquery_llm(
+        body.query, param=body.to_param(reranker=workspace.rag.rerank_model_func is not None)
+    )
     if result.get("status") == "failure" and str(result.get("message", "")).startswith("Query failed"):
         await _raise_swallowed(workspace, started, str(result["message"]), settings)
     answer = result.get("llm_response") or {}
@@ -84,7 +90,9 @@ async def query_data(
 ) -> dict[str, Any]:
     """Entities, relationships, chunks and references, as LightRAG's `aquery_data` returns them, with the
     definitions the low-level keywords name first (names.py)."""
-    result = await workspace.rag.aquery_data(body.query, param=body.to_param())
+    result = await workspace.rag.aquery_data(
+        body.query, param=body.to_param(reranker=workspace.rag.rerank_model_func is not None)
+    )
     if body.mode in ENTITY_MODES:
         names = request.app.state.names
         result = await with_named_entities(workspace.rag, names, workspace.name, body.ll_keywords, result)

@@ -9,7 +9,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from sparkctl.services.common.embedding import DEFAULT_DIMENSIONS
-from sparkctl.services.common.settings import LlmSettings, ServiceSettings
+from sparkctl.services.common.settings import LlmSettings, ServiceSettings, Url
 
 
 class LightragSettings(ServiceSettings, LlmSettings):
@@ -69,6 +69,15 @@ class LightragSettings(ServiceSettings, LlmSettings):
         "keeps its own",
     )
     llm_max_async: int = Field(default=4, ge=1, description="concurrent LLM calls per workspace")
+    rerank_url: Url | None = Field(
+        default=None,
+        description="the server of models.toml's reranker model (vLLM's /v1 base, or any server with the rerank "
+        "API of vLLM, Jina and Cohere): queries rerank the chunks they find with it; none, they keep the order "
+        "of the vector search",
+    )
+    rerank_timeout: float = Field(
+        default=30.0, gt=0, description="seconds a rerank may take before a query goes on without it"
+    )
     db_max_connections: int = Field(default=16, ge=2, description="LightRAG's PostgreSQL pool, shared by workspaces")
     max_body_bytes: int = Field(default=256 * 1024 * 1024, ge=1024, description="largest request body accepted")
     insert_timeout: float = Field(default=3600.0, gt=0, description="seconds a text insert may take to index")
