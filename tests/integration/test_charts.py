@@ -260,6 +260,28 @@ def test_graphrag_orchestrator_reaches_every_model_through_generated_urls(helm_b
     assert env["SPARKCTL_EMBED_URL"]["value"] == "http://nomic-embed-text.graphrag.svc.cluster.local:11434"
 
 
+def _lightrag_env(rendered: list[dict[str, Any]]) -> dict[str, str]:
+    (lightrag,) = [obj for obj in rendered if obj["kind"] == "Deployment" and obj["metadata"]["name"] == "lightrag"]
+    (container,) = lightrag["spec"]["template"]["spec"]["containers"]
+    return {item["name"]: item.get("value", "") for item in container["env"]}
+
+
+def test_graphrag_lightrag_reranks_with_the_catalogs_reranker_and_without_one_does_not(
+    helm_binary: Path, tmp_path: Path
+) -> None:
+    with_reranker = _render(helm_binary, "graphrag", _values("graphrag", "repository", "plain"))
+    shipped = CATALOGS["repository"].read_text()
+    without = tmp_path / "models.toml"
+    without.write_text(shipped[: shipped.index('[[model]]\nrole = "reranker"')])
+    values = graphrag_values(load_catalog(without), catalog_text=without.read_text())
+    without_reranker = _render(helm_binary, "graphrag", values)
+
+    reranker = "http://bge-reranker-v2-m3.graphrag.svc.cluster.local:8000/v1"
+    assert _lightrag_env(with_reranker)["SPARKCTL_RERANK_URL"] == reranker
+    assert "SPARKCTL_RERANK_URL" not in _lightrag_env(without_reranker)
+    assert "bge-reranker-v2-m3" not in {obj["metadata"]["name"] for obj in without_reranker}
+
+
 SECRET_NAME = re.compile(r"PASSWORD|API_KEY|SECRET|TOKEN|AUTH", re.IGNORECASE)
 
 

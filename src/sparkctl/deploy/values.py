@@ -147,13 +147,15 @@ def graphrag_values(catalog: Catalog, *, catalog_text: str) -> dict[str, Any]:
     """charts/graphrag's values: its model servers, its services and their settings, from the catalog.
 
     The orchestrator reaches every model at its server's URL (SPARKCTL_MODEL_URLS); LightRAG extracts with
-    the first `extract` model and embeds with the first `embed` model. Credentials are not values: the
-    chart reads them from the Secret sparkctl creates once (see deploy/secrets.py).
+    the first `extract` model, embeds with the first `embed` model and reranks with the first `reranker`, when
+    there is one. Credentials are not values: the chart reads them from the Secret sparkctl creates once (see
+    deploy/secrets.py).
     """
     for role in ("extract", "embed"):
         if not catalog.by_role(role):
             raise CatalogError(f"the GraphRAG stack needs a model of role {role!r}", hint="Add one to models.toml.")
     extract, embed = catalog.by_role("extract")[0], catalog.by_role("embed")[0]
+    rerankers = catalog.by_role("reranker")
     return {
         "images": {
             "ollama": images.OLLAMA.values(),
@@ -179,6 +181,7 @@ def graphrag_values(catalog: Catalog, *, catalog_text: str) -> dict[str, Any]:
         "settings": {
             "llmUrl": server_url(extract),
             "embedUrl": server_url(embed),
+            "rerankUrl": server_url(rerankers[0]) if rerankers else "",
             "modelUrls": json.dumps({model.name: server_url(model) for model in catalog}, separators=(",", ":")),
             "preprocessorWorkers": PREPROCESSOR_WORKERS,
         },
