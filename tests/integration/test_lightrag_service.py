@@ -310,6 +310,7 @@ async def test_the_reranker_orders_the_chunks_a_query_found(
         await store_rerank_chunks(reranked, "reranked")
         found = await reranked.call("POST", "/query/data", "reranked", json={"query": RERANK_QUERY, "mode": "naive"})
         [asked] = rerank_requests(fake_llm)
+        assert (await reranked.call("GET", "/ready", None)).json()["checks"]["reranker"] == "ok"
         kept = await reranked.call(
             "POST", "/query/data", "reranked", json={"query": RERANK_QUERY, "mode": "naive", "enable_rerank": False}
         )
@@ -334,6 +335,10 @@ async def test_with_the_reranker_down_a_query_answers_in_the_vector_searchs_orde
         await store_rerank_chunks(reranked, "rerank-down")
         found = await reranked.call("POST", "/query/data", "rerank-down", json={"query": RERANK_QUERY, "mode": "naive"})
         metrics = (await reranked.call("GET", "/metrics", None)).text
+        ready = await reranked.call("GET", "/ready", None)
+
+    assert ready.status_code == 200, "a query needs no reranker"
+    assert ready.json()["checks"]["llm"] == "ok" and down.removesuffix("/v1") in ready.json()["checks"]["reranker"]
 
     assert found.status_code == 200, found.text
     assert {chunk["content"] for chunk in found.json()["data"]["chunks"]} <= set(RERANK_CHUNKS.values())

@@ -24,17 +24,19 @@ async def health() -> dict[str, str]:
 
 @router.get("/ready", response_model=None)
 async def ready(request: Request, settings: LightragSettings = Depends(get_settings)) -> JSONResponse:
-    """200 when every dependency answers; 503 naming the first that does not, with every check's result."""
+    """200 when every dependency answers; 503 naming the first that does not, with every check's result. The
+    reranker is reported and needed by none: queries go on without it."""
     models: Models = request.app.state.models
     checks: dict[str, Awaitable[None]] = {"postgres": probe_postgres(settings), "llm": models.llm.ping()}
     if models.embedder is not None and models.embedder.url != models.llm.url:
         checks["embeddings"] = models.embedder.ping()
     if settings.graph_storage == "neo4j":
         checks["neo4j"] = probe_neo4j(settings)
-    outcomes = await asyncio.gather(*checks.values(), return_exceptions=True)
-    results = dict(zip(checks, outcomes, strict=True))
+    optional = {"reranker": models.reranker.ping()} if models.reranker is not None else {}
+    outcomes = await asyncio.gather(*checks.values(), *optional.values(), return_exceptions=True)
+    results = dict(zip([*checks, *optional], outcomes, strict=True))
     report = {name: "ok" if outcome is None else str(outcome) for name, outcome in results.items()}
-    failures = [outcome for outcome in outcomes if isinstance(outcome, BaseException)]
+    failures = [outcome for name, outcome in results.items() if name in checks and isinstance(outcome, BaseException)]
     if not failures:
         return JSONResponse({"status": "ready", "checks": report})
     first = failures[0]
