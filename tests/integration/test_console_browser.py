@@ -491,6 +491,7 @@ def test_a_key_bound_to_workspace_a_does_not_see_workspace_b(bound_to_a: Console
     page = bound_to_a.page
     bound_to_a.go("#/workspaces")
     page.wait_for_selector("#workspaces tbody tr")
+    page.wait_for_selector("#workspace-names option", state="attached")
 
     shown = [row.get_attribute("data-workspace") for row in page.locator("#workspaces tbody tr").all()]
     assert shown == ["a"]

@@ -9,10 +9,11 @@ import json
 import os
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import IO, Any, TypeVar
 
 import httpx
 import pytest
@@ -131,9 +132,23 @@ def test_a_killed_worker_is_restarted_by_the_detached_supervisor_and_new_jobs_co
     assert job["status"] == "completed", job
 
 
+def collected(stream: IO[str]) -> list[str]:
+    """The lines of `stream` as they come, read by a thread of their own (the list grows until it ends)."""
+    lines: list[str] = []
+
+    def read() -> None:
+        for line in stream:
+            lines.append(line)
+
+    threading.Thread(target=read, daemon=True).start()
+    return lines
+
+
 def test_the_foreground_stack_restarts_a_killed_worker(cli: Cli) -> None:
     argv = cli.argv("local", "up", "--embedder", "hash", "--port", str(free_port()), "--data-dir", str(cli.data_dir))
     foreground = subprocess.Popen(argv, env=cli.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert foreground.stdout is not None and foreground.stderr is not None
+    printed, errors = collected(foreground.stdout), collected(foreground.stderr)
     try:
         state = poll(lambda: (s := read_state(cli.state_file)) and s.ready and s, 60, "the foreground stack's start")
         assert state.supervisor is not None and state.supervisor.pid == foreground.pid
@@ -150,15 +165,15 @@ def test_the_foreground_stack_restarts_a_killed_worker(cli: Cli) -> None:
         record = read_state(cli.state_file).service("worker")  # type: ignore[union-attr]
         assert record is not None and (record.restarts, record.last_exit) == (1, "killed by SIGKILL")
         pids = [r.pid for r in read_state(cli.state_file).services]  # type: ignore[union-attr]
+        poll(lambda: any("worker restarted (restart 1" in line for line in printed), 30, "the restart's line")
 
         foreground.send_signal(signal.SIGINT)
-        out, err = foreground.communicate(timeout=60)
+        foreground.wait(timeout=60)
     finally:
         if foreground.poll() is None:
             foreground.kill()
-    assert foreground.returncode == 0, err
-    assert "worker killed by SIGKILL; restarting in 1 s" in out
-    assert "worker restarted (restart 1" in out
+    assert foreground.returncode == 0, "".join(errors)
+    assert any("worker killed by SIGKILL; restarting in 1 s" in line for line in printed)
     assert wait_until_gone(pids, timeout=1) == []
     assert not cli.state_file.exists()
 
