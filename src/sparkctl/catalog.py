@@ -110,6 +110,15 @@ class Model(_Strict):
             raise ValueError("'dimensions' only applies to embed models")
         return self
 
+    @model_validator(mode="after")
+    def _rerankers_are_served_by_vllm(self) -> Model:
+        if self.role == "reranker" and self.backend != "vllm":
+            raise ValueError(
+                f'a reranker needs backend = "vllm" (it is {self.backend!r}): LightRAG asks it through the rerank '
+                "API, which Ollama does not serve"
+            )
+        return self
+
     @property
     def source_ref(self) -> str:
         """The name at the source: Ollama library name or Hugging Face repo id."""

@@ -114,6 +114,14 @@ def test_embed_model_must_declare_its_dimensions() -> None:
     assert message == "models.toml: model[0] (coder): an embed model needs 'dimensions' (the size of its vectors)"
 
 
+def test_a_reranker_served_by_ollama_is_refused_naming_the_backend() -> None:
+    message = error_of(catalog_with().replace('role = "coding"', 'role = "reranker"'))
+    assert message == (
+        "models.toml: model[0] (coder): a reranker needs backend = \"vllm\" (it is 'ollama'): LightRAG asks it "
+        "through the rerank API, which Ollama does not serve"
+    )
+
+
 def test_model_named_like_a_role_is_refused() -> None:
     message = error_of(catalog_with().replace('name = "coder"', 'name = "reasoning"'))
     assert "'reasoning' is a role and cannot be a model name" in message
