@@ -87,10 +87,11 @@ class ModelServers:
             self._report = (time.monotonic(), report)
             return report
 
-    async def require_for_ingest(self, *, prose: bool) -> None:
+    async def require_for_ingest(self, *, prose: bool, prose_field: str | None = None) -> None:
         """503 naming the server and how to start one when a model the ingest needs is unreachable: the embed
-        model (unless the built-in hash embedder is used) and, for prose, the extract model (the error's param is
-        then `prose`: the same upload without its documents needs no extract model)."""
+        model (unless the built-in hash embedder is used) and, for prose, the extract model. `prose_field` names
+        the request's field that asked for prose, as the error's param when the extract model is what is missing:
+        the same request without prose needs no extract model."""
         needed = [] if self.embedder == "hash" else [("embed", "embeddings")]
         if prose:
             needed.append(("extract", "entity extraction from documents"))
@@ -103,7 +104,7 @@ class ModelServers:
                 continue
             state = report[self.url_of[models[0].name]]
             if not state.reachable:
-                param = "prose" if role == "extract" else None
+                param = prose_field if role == "extract" else None
                 raise ApiError(503, _unreachable(models[0], state, purpose), "model_server_unavailable", param=param)
 
     async def _probe(self, url: str, models: list[Model]) -> ServerState:

@@ -46,7 +46,7 @@ async def ingest_codebase(
     require_workspace(caller, workspace)
     limit = request.app.state.settings.max_upload_bytes
     _check_size(file, limit)
-    await request.app.state.model_servers.require_for_ingest(prose=prose)
+    await request.app.state.model_servers.require_for_ingest(prose=prose, prose_field="prose")
     source = name or _codebase_name(file.filename or "codebase")
     if reindex:
         await clear_workspace(request, res, workspace)
