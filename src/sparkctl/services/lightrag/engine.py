@@ -386,13 +386,13 @@ def embedding_function(models: Models, failures: ModelFailures) -> EmbeddingFunc
     )
 
 
-def rerank_function(models: Models, reranker: LlmClient) -> Callable[..., Awaitable[list[dict[str, Any]]]]:
-    """LightRAG's `rerank_model_func`: the catalog's reranker scores the chunks a query found. LightRAG keeps the
-    vector search's order when it fails, so a reranker that is down slows no answer down past its timeout and
-    fails none (its failures are counted in the model-call metrics and logged)."""
+def rerank_function(reranker: LlmClient, model: str) -> Callable[..., Awaitable[list[dict[str, Any]]]]:
+    """LightRAG's `rerank_model_func`: the catalog's reranker `model` scores the chunks a query found. LightRAG
+    keeps the vector search's order when it fails, so a reranker that is down slows no answer down past its timeout
+    and fails none (its failures are counted in the model-call metrics and logged)."""
 
     async def rerank(query: str, documents: list[str], top_n: int | None = None, **_: Any) -> list[dict[str, Any]]:
-        ranked = await reranker.rerank(models.rerank_name, query, documents, top_n)
+        ranked = await reranker.rerank(model, query, documents, top_n)
         return [{"index": index, "relevance_score": score} for index, score in ranked]
 
     return rerank
@@ -435,7 +435,7 @@ async def open_workspace(name: str, settings: LightragSettings, models: Models) 
         default_llm_timeout=int(settings.llm_timeout),
         default_embedding_timeout=int(settings.llm_timeout),
         embedding_func=embedding_function(models, failures),
-        rerank_model_func=rerank_function(models, models.reranker) if models.reranker else None,
+        rerank_model_func=rerank_function(models.reranker, models.rerank_name) if models.reranker else None,
         default_rerank_timeout=int(settings.rerank_timeout),
         min_rerank_score=0.0,
         **(HASH_BATCHES if models.embedder is None else {}),  # type: ignore[arg-type]
