@@ -288,7 +288,7 @@ def test_a_crash_takes_what_is_left_of_its_process_group_with_it(tmp_path: Path,
     )
     process = python(tmp_path, code)
     supervisor = supervised(process, started, RestartPolicy(), clock)
-    until(child_pid.exists)
+    until(lambda: child_pid.exists() and child_pid.read_text().strip().isdigit())
     orphan = int(child_pid.read_text())
     ticks = start_ticks(orphan)
     assert ticks is not None
